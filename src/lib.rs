@@ -1,0 +1,1 @@
+//! pfctl library: everything the binary does, in modules named after their concern.
