@@ -1,0 +1,44 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "pfagent", version, about = "The pfctl node agent")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the agent protocol on a Unix socket (resident) or on stdin/stdout (--stdio).
+    Serve(ServeArgs),
+    /// Relay stdin/stdout to the resident agent's socket (what pfctl runs over SSH).
+    Connect {
+        #[arg(long, default_value = pfproto::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value = pfproto::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    /// Members of this group may use the socket.
+    #[arg(long, default_value = pfproto::DEFAULT_GROUP)]
+    pub group: String,
+    #[arg(long, default_value = pfproto::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Serve one connection on stdin/stdout instead of a socket, for nodes without a resident agent.
+    #[arg(long)]
+    pub stdio: bool,
+    /// The Docker Engine to talk to (only unix:// addresses are supported).
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    pub docker_host: String,
+}

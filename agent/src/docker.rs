@@ -1,0 +1,194 @@
+//! The Docker Engine as a source of facts. An unreachable engine is itself a fact, so nothing
+//! here returns an error to the caller.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bollard::errors::Error as BollardError;
+use bollard::Docker;
+use pfproto::facts::{DockerFacts, SwarmFacts};
+use tokio::sync::Mutex;
+
+/// Per Engine call; a hung dockerd must not hang `node.facts`.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Engine {
+    host: String,
+    /// Built and version-negotiated on first use, then reused so a facts call costs two requests.
+    client: Mutex<Option<Docker>>,
+}
+
+impl Engine {
+    pub fn new(host: &str) -> Self {
+        Engine {
+            host: host.to_string(),
+            client: Mutex::new(None),
+        }
+    }
+
+    pub async fn facts(&self) -> DockerFacts {
+        let docker = match self.client().await {
+            Ok(d) => d,
+            Err(e) => return unreachable(e),
+        };
+        let (version, info) = tokio::join!(
+            call("version", docker.version()),
+            call("info", docker.info())
+        );
+        let version = match version {
+            Ok(v) => v,
+            Err(e) => {
+                self.forget_if_broken(&e).await;
+                return unreachable(e.to_string());
+            }
+        };
+        let mut facts = DockerFacts {
+            reachable: true,
+            version: version.version.unwrap_or_default(),
+            api_version: docker.client_version().to_string(),
+            ..Default::default()
+        };
+        match info {
+            Ok(info) => {
+                facts.root_dir = info.docker_root_dir.unwrap_or_default();
+                facts.containers_total = nonneg(info.containers);
+                facts.containers_running = nonneg(info.containers_running);
+                if let Some(s) = info.swarm {
+                    facts.swarm = swarm_facts(s);
+                }
+            }
+            Err(e) => {
+                self.forget_if_broken(&e).await;
+                facts.error = Some(format!("engine info failed: {e}"));
+            }
+        }
+        facts
+    }
+
+    async fn client(&self) -> Result<Docker, String> {
+        let mut slot = self.client.lock().await;
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let path = socket_path(&self.host)?;
+        let docker =
+            Docker::connect_with_unix(path, CALL_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+                .map_err(|e| e.to_string())?;
+        // bollard asks for its newest API by default, which Engines older than it refuse.
+        let docker = call("version negotiation", docker.negotiate_version())
+            .await
+            .map_err(|e| e.to_string())?;
+        *slot = Some(docker.clone());
+        Ok(docker)
+    }
+
+    /// A transport failure may mean dockerd restarted (perhaps as another version): build a new
+    /// client and negotiate again next time. An API-level error leaves the client as it is.
+    async fn forget_if_broken(&self, e: &CallError) {
+        let keep = matches!(
+            e,
+            CallError::Engine(_, BollardError::DockerResponseServerError { .. })
+                | CallError::Engine(_, BollardError::JsonDataError { .. })
+                | CallError::Engine(_, BollardError::JsonSerdeError { .. })
+        );
+        if !keep {
+            *self.client.lock().await = None;
+        }
+    }
+}
+
+enum CallError {
+    Timeout(&'static str),
+    Engine(&'static str, BollardError),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Timeout(what) => {
+                write!(f, "{what}: no answer within {}s", CALL_TIMEOUT.as_secs())
+            }
+            CallError::Engine(what, e) => write!(f, "{what}: {e}"),
+        }
+    }
+}
+
+async fn call<T>(
+    what: &'static str,
+    fut: impl Future<Output = Result<T, BollardError>>,
+) -> Result<T, CallError> {
+    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(CallError::Engine(what, e)),
+        Err(_) => Err(CallError::Timeout(what)),
+    }
+}
+
+fn socket_path(host: &str) -> Result<&str, String> {
+    if let Some(p) = host.strip_prefix("unix://") {
+        Ok(p)
+    } else if host.starts_with('/') {
+        Ok(host)
+    } else {
+        Err(format!(
+            "docker host '{host}' is not supported: the agent talks to the local engine over a unix:// socket"
+        ))
+    }
+}
+
+fn unreachable(e: impl std::fmt::Display) -> DockerFacts {
+    DockerFacts {
+        reachable: false,
+        error: Some(format!("engine unreachable: {e}")),
+        ..Default::default()
+    }
+}
+
+fn nonneg(v: Option<i64>) -> u64 {
+    v.unwrap_or(0).max(0) as u64
+}
+
+fn swarm_facts(s: bollard::models::SwarmInfo) -> SwarmFacts {
+    SwarmFacts {
+        state: s
+            .local_node_state
+            .map(|st| st.to_string())
+            .unwrap_or_default(),
+        node_id: s.node_id.unwrap_or_default(),
+        node_addr: s.node_addr.unwrap_or_default(),
+        is_manager: s.control_available.unwrap_or(false),
+        cluster_id: s.cluster.and_then(|c| c.id).unwrap_or_default(),
+        managers: nonneg(s.managers),
+        nodes: nonneg(s.nodes),
+        remote_managers: s
+            .remote_managers
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.addr)
+            .collect(),
+        error: s.error.filter(|e| !e.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_host_forms() {
+        assert_eq!(
+            socket_path("unix:///var/run/docker.sock").unwrap(),
+            "/var/run/docker.sock"
+        );
+        assert_eq!(socket_path("/run/d.sock").unwrap(), "/run/d.sock");
+        assert!(socket_path("tcp://10.0.0.1:2375").is_err());
+    }
+
+    #[tokio::test]
+    async fn missing_engine_is_a_fact() {
+        let e = Engine::new("unix:///nonexistent/docker.sock");
+        let f = e.facts().await;
+        assert!(!f.reachable);
+        assert!(f.error.unwrap().starts_with("engine unreachable: "));
+    }
+}
