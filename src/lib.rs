@@ -1,1 +1,15 @@
-//! pfctl library: everything the binary does, in modules named after their concern.
+//! pfctl: the controller. The binary (`main.rs`) is thin glue over these modules.
+
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod docs;
+pub mod endpoint;
+pub mod fanout;
+pub mod inventory;
+pub mod output;
+pub mod report;
+pub mod rpc;
+pub mod secret;
+pub mod ssh;
+pub mod transport;

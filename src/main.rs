@@ -1,1 +1,63 @@
-fn main() {}
+use clap::Parser;
+use pfctl::cli::{join_legacy_credentials, AgentCommand, Cli, Command, LegacyKind};
+use pfctl::commands;
+use pfctl::context::Ctx;
+
+/// Usage errors and failures before any node was asked are "unknown" to a monitoring system.
+const EXIT_UNKNOWN: i32 = 3;
+
+fn main() {
+    let args = join_legacy_credentials(std::env::args().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { EXIT_UNKNOWN } else { 0 });
+        }
+    };
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pfctl: cannot start the async runtime: {e}");
+            std::process::exit(EXIT_UNKNOWN);
+        }
+    };
+    let code = runtime.block_on(run(cli)).unwrap_or_else(|e| {
+        eprintln!("pfctl: error: {e:#}");
+        EXIT_UNKNOWN
+    });
+    // Open SSH sessions and spawned tasks need not be waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let ctx = Ctx::from_cli(&cli.global)?;
+    match &cli.command {
+        Command::Facts => commands::facts::run(&ctx, "facts").await,
+        Command::NodeAction(a) | Command::ClusterAction(a) => match a.action {
+            LegacyKind::Facts => commands::facts::run(&ctx, "facts").await,
+        },
+        Command::Agent(AgentCommand::Install(args)) => commands::agent::install(&ctx, args).await,
+        Command::Agent(AgentCommand::Status) => commands::agent::status(&ctx).await,
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "pfctl=info,warn",
+        _ => "pfctl=debug,info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,181 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_pfctl_global_optspecs
+    string join \n i/inventory= c/cluster= host= l/limit= parallel= connect-timeout= timeout= host-key-checking= ssh-config= identity= k/ask-pass o/output= v/verbose q/quiet h/help V/version
+end
+
+function __fish_pfctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_pfctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_pfctl_using_subcommand
+    set -l cmd (__fish_pfctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c pfctl -n "__fish_pfctl_needs_command" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_needs_command" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_needs_command" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_needs_command" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_needs_command" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_needs_command" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_needs_command" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_needs_command" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_needs_command" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_needs_command" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_needs_command" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_needs_command" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_needs_command" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_needs_command" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pfctl -n "__fish_pfctl_needs_command" -s V -l version -d 'Print version'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l binary -d 'The pfagent binary to install (default: the one beside this pfctl)' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
+complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l action -r -f -a "facts\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l action -r -f -a "facts\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts agent node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts agent node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts agent node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts agent node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts agent node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Version, mode and uptime of the agent on each node'

@@ -1,0 +1,211 @@
+//! The command line: modern subcommands beside the original `node-action` / `cluster-action`
+//! syntax of powerflowcontrol.
+
+use crate::output::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Separates host and credentials inside one `--host` value after [`join_legacy_credentials`].
+pub const LEGACY_SEP: char = '\u{0}';
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pfctl",
+    version,
+    about = "Keep a PowerFlow (Docker Swarm) cluster healthy: facts, healthcheck, agents",
+    long_about = "pfctl reaches every node of a cluster over SSH and talks there to pfagent, a small resident \
+agent. Nodes come from an inventory file (--inventory, PFCTL_INVENTORY) or from --host.\n\n\
+Exit codes follow the Nagios convention: 0 ok, 1 warning, 2 failure, 3 unknown or unreachable.",
+    after_help = "The original syntax still works: pfctl --host 10.2.11.222 isadmin:pass node-action --action facts"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml.
+    #[arg(
+        long,
+        short = 'i',
+        env = "PFCTL_INVENTORY",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub inventory: Option<PathBuf>,
+    /// Cluster of the inventory to act on (default: its default_cluster, or its only cluster).
+    #[arg(long, short = 'c', global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// A node to act on, instead of the inventory's cluster: [USER@]HOST[:PORT], repeatable.
+    /// The original form `--host HOST USER:PASS` is accepted too.
+    #[arg(long = "host", global = true, value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated.
+    #[arg(long, short = 'l', global = true, value_name = "PATTERN")]
+    pub limit: Vec<String>,
+    /// How many nodes to work on at once.
+    #[arg(long, global = true, default_value_t = 32, value_name = "N")]
+    pub parallel: usize,
+    /// Seconds to wait for a node's SSH connection (TCP, key exchange and authentication).
+    #[arg(long, global = true, default_value_t = 5, value_name = "SECS")]
+    pub connect_timeout: u64,
+    /// Seconds one node may take in all before it is reported and left behind.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    pub timeout: u64,
+    /// Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys).
+    #[arg(long, global = true, value_name = "POLICY")]
+    pub host_key_checking: Option<String>,
+    /// OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "~/.ssh/config"
+    )]
+    pub ssh_config: String,
+    /// Private key to log in with (repeatable); replaces the inventory's and ssh config's.
+    #[arg(long = "identity", global = true, value_name = "FILE")]
+    pub identity_files: Vec<PathBuf>,
+    /// Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts.
+    #[arg(long, short = 'k', global = true)]
+    pub ask_pass: bool,
+    /// Output format (default: table on a terminal, plain otherwise).
+    #[arg(long, short = 'o', global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<Format>,
+    /// More diagnostics on stderr (repeat for more); RUST_LOG works too.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress display.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what each node's agent reports: OS, CPU, memory, disks, clock, Docker and swarm.
+    Facts,
+    /// Install, upgrade or inspect pfagent on the nodes.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// The original per-node form: `node-action --action facts`.
+    #[command(name = "node-action")]
+    NodeAction(LegacyAction),
+    /// The original cluster form: `cluster-action --action facts`.
+    #[command(name = "cluster-action")]
+    ClusterAction(LegacyAction),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the
+    /// state directory untouched), start it and check the version it answers with.
+    Install(InstallArgs),
+    /// Version, mode and uptime of the agent on each node.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The pfagent binary to install (default: the one beside this pfctl).
+    #[arg(long, value_name = "FILE")]
+    pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LegacyAction {
+    #[arg(long, value_enum)]
+    pub action: LegacyKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LegacyKind {
+    Facts,
+}
+
+/// The original tool took `--host HOST USER:PASS`, two values after one flag. Clap cannot tell
+/// a second value from a subcommand, so the pair is joined into one value before parsing: a
+/// token after `--host HOST` that holds a `:` and is no option is the credentials.
+pub fn join_legacy_credentials(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--host" && i + 2 < args.len() {
+            let (host, creds) = (&args[i + 1], &args[i + 2]);
+            if !host.starts_with('-') && !creds.starts_with('-') && creds.contains(':') {
+                out.push(a.clone());
+                out.push(format!("{host}{LEGACY_SEP}{creds}"));
+                i += 3;
+                continue;
+            }
+        }
+        out.push(a.clone());
+        i += 1;
+    }
+    out
+}
+
+/// Splits a `--host` value into the host and, in the legacy form, user and password.
+pub fn split_legacy(value: &str) -> (String, Option<(String, String)>) {
+    match value.split_once(LEGACY_SEP) {
+        Some((host, creds)) => {
+            let (user, pass) = creds.split_once(':').unwrap_or((creds, ""));
+            (host.to_string(), Some((user.to_string(), pass.to_string())))
+        }
+        None => (value.to_string(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn argv(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn legacy_pairs_are_joined_and_split() {
+        let a = join_legacy_credentials(argv(&[
+            "pfctl",
+            "--host",
+            "10.0.0.1",
+            "isadmin:p@ss#w:rd x",
+            "--host",
+            "10.0.0.2",
+            "node-action",
+            "--action",
+            "facts",
+        ]));
+        let cli = Cli::try_parse_from(&a).unwrap();
+        assert_eq!(cli.global.hosts.len(), 2);
+        let (h, c) = split_legacy(&cli.global.hosts[0]);
+        assert_eq!(h, "10.0.0.1");
+        assert_eq!(c, Some(("isadmin".into(), "p@ss#w:rd x".into())));
+        assert_eq!(
+            split_legacy(&cli.global.hosts[1]),
+            ("10.0.0.2".into(), None)
+        );
+        assert!(matches!(
+            cli.command,
+            Command::NodeAction(LegacyAction {
+                action: LegacyKind::Facts
+            })
+        ));
+    }
+
+    #[test]
+    fn a_subcommand_after_host_is_not_taken_for_credentials() {
+        let a = join_legacy_credentials(argv(&["pfctl", "--host", "h", "facts"]));
+        assert_eq!(a, argv(&["pfctl", "--host", "h", "facts"]));
+    }
+}

@@ -1,0 +1,224 @@
+//! Shared by the integration tests: the real test cluster (tests/cluster/testcluster), locks that
+//! keep fault-injecting tests from disturbing the others, and running the real pfctl binary.
+#![allow(dead_code)]
+
+use fs4::fs_std::FileExt;
+use serde_json::Value;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const PASSWORD: &str = "Is@dm#n:p w0rd";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn tc_dir() -> PathBuf {
+    repo().join("target/testcluster")
+}
+
+pub fn testcluster(args: &[&str]) -> Output {
+    let out = Command::new(repo().join("tests/cluster/testcluster"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tests/cluster/testcluster");
+    assert!(
+        out.status.success(),
+        "testcluster {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Brings the 3-node cluster up once per test process (fast when it already is).
+pub fn cluster() -> &'static Cluster {
+    static C: OnceLock<Cluster> = OnceLock::new();
+    C.get_or_init(|| {
+        testcluster(&["up", "3"]);
+        Cluster { dir: tc_dir() }
+    })
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+}
+
+impl Cluster {
+    pub fn inventory(&self) -> PathBuf {
+        self.dir.join("inventory.toml")
+    }
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("known_hosts")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("id_ed25519")
+    }
+    pub fn addr(&self, n: u32) -> String {
+        format!("10.213.0.{}", 10 + n)
+    }
+    /// The node's host public key as the node presents it now.
+    pub fn host_pub_key(&self, n: u32) -> PathBuf {
+        self.dir
+            .join(format!("nodes/node{n}/ssh_host_ed25519_key.pub"))
+    }
+    /// A copy of the inventory with text replaced, for tests that need other settings.
+    pub fn inventory_with(&self, dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
+        let mut text = std::fs::read_to_string(self.inventory()).unwrap();
+        for (from, to) in edits {
+            assert!(text.contains(from), "inventory has no {from:?}");
+            text = text.replace(from, to);
+        }
+        let path = dir.join("inventory.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+/// Held by tests that need every node healthy; many at once.
+pub fn shared() -> Lock {
+    cluster();
+    Lock::take(false)
+}
+
+/// Held by tests that break a node; alone.
+pub fn exclusive() -> Lock {
+    cluster();
+    Lock::take(true)
+}
+
+pub struct Lock(File);
+
+impl Lock {
+    fn take(exclusive: bool) -> Lock {
+        let path = tc_dir().join("tests.lock");
+        let f = File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        if exclusive {
+            FileExt::lock_exclusive(&f).unwrap();
+        } else {
+            FileExt::lock_shared(&f).unwrap();
+        }
+        Lock(f)
+    }
+}
+
+/// A fault on one node, healed when dropped (also when the test panics).
+pub struct Fault {
+    node: String,
+    kind: String,
+}
+
+impl Fault {
+    pub fn inject(node: &str, kind: &str) -> Fault {
+        testcluster(&["fault", node, kind]);
+        Fault {
+            node: node.into(),
+            kind: kind.into(),
+        }
+    }
+}
+
+impl Drop for Fault {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("tests/cluster/testcluster"))
+            .args(["heal", &self.node, &self.kind])
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+    /// The result of `check` on `node` in a JSON report.
+    pub fn result(&self, check: &str, node: &str) -> Value {
+        let doc = self.json();
+        doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["check"] == check && r["node"] == node)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check} result for {node} in:\n{}", self.stdout))
+    }
+    pub fn node(&self, name: &str) -> Value {
+        let doc = self.json();
+        doc["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// An empty home directory so the admin's own ~/.ssh never leaks into a test.
+pub fn fresh_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+    home
+}
+
+pub fn pfctl_cmd(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pfctl"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("USER", "root")
+        .current_dir(home)
+        .stdin(Stdio::null());
+    c
+}
+
+pub fn finish(out: Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    finish(cmd.output().expect("run pfctl"))
+}
+
+/// pfctl against the test cluster's inventory, with an empty home.
+pub fn pfctl(args: &[&str]) -> Run {
+    let c = cluster();
+    let home = fresh_home();
+    let inv = c.inventory();
+    run(pfctl_cmd(home.path())
+        .arg("--inventory")
+        .arg(&inv)
+        .args(args))
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests on the real test cluster: real OpenSSH, real Docker Engines, real agents.
+//! `tests/run` brings the cluster up; each test also makes sure it is up.
+
+mod common;
+
+#[path = "e2e/agent_install.rs"]
+mod agent_install;
+#[path = "e2e/facts.rs"]
+mod facts;
+#[path = "e2e/faults.rs"]
+mod faults;
+#[path = "e2e/hostkeys.rs"]
+mod hostkeys;
