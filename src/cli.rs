@@ -87,6 +87,8 @@ pub struct Global {
 pub enum Command {
     /// Show what each node's agent reports: OS, CPU, memory, disks, clock, Docker and swarm.
     Facts,
+    /// Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints.
+    Healthcheck(HealthArgs),
     /// Install, upgrade or inspect pfagent on the nodes.
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -118,11 +120,29 @@ pub struct InstallArgs {
 pub struct LegacyAction {
     #[arg(long, value_enum)]
     pub action: LegacyKind,
+    #[command(flatten)]
+    pub health: HealthArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LegacyKind {
     Facts,
+    Healthcheck,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct HealthArgs {
+    /// Platform profile: powerflow, demo or a TOML file (default: the inventory's, else powerflow).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Make warnings count as failures (exit 2), for strict CI gates.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Warn,
 }
 
 /// The original tool took `--host HOST USER:PASS`, two values after one flag. Clap cannot tell
@@ -198,7 +218,8 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::NodeAction(LegacyAction {
-                action: LegacyKind::Facts
+                action: LegacyKind::Facts,
+                ..
             })
         ));
     }

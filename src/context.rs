@@ -128,6 +128,14 @@ impl Ctx {
         })
     }
 
+    /// The inventory's definition of the cluster acted on, if any.
+    pub fn cluster_def(&self) -> Option<&crate::inventory::ClusterDef> {
+        self.inventory
+            .as_ref()?
+            .clusters
+            .get(self.cluster.as_deref()?)
+    }
+
     pub fn emitter(&self, action: &str) -> Emitter {
         Emitter::new(self.format, action, self.targets.len(), self.quiet)
     }
@@ -176,6 +184,7 @@ pub fn node_report<T>(o: &NodeOutcome<T>) -> NodeReport {
         route: o.route.map(|r| r.name().to_string()),
         agent: o.hello.as_ref().and_then(|h| serde_json::to_value(h).ok()),
         facts: None,
+        timings_ms: None,
         duration_ms: o.duration.as_millis() as u64,
     }
 }

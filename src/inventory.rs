@@ -60,6 +60,8 @@ pub struct ClusterDef {
     pub nodes: Vec<String>,
     /// The platform profile (used by healthcheck and later actions).
     pub profile: Option<String>,
+    /// Merged over the profile, e.g. `[clusters.X.overrides.thresholds]`.
+    pub overrides: Option<toml::Table>,
     #[serde(default)]
     pub defaults: ConnSettings,
 }

@@ -1,5 +1,6 @@
 //! pfctl: the controller. The binary (`main.rs`) is thin glue over these modules.
 
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod context;
@@ -8,6 +9,7 @@ pub mod endpoint;
 pub mod fanout;
 pub mod inventory;
 pub mod output;
+pub mod profile;
 pub mod report;
 pub mod rpc;
 pub mod secret;

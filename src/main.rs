@@ -41,7 +41,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Facts => commands::facts::run(&ctx, "facts").await,
         Command::NodeAction(a) | Command::ClusterAction(a) => match a.action {
             LegacyKind::Facts => commands::facts::run(&ctx, "facts").await,
+            LegacyKind::Healthcheck => commands::healthcheck::run(&ctx, &a.health).await,
         },
+        Command::Healthcheck(args) => commands::healthcheck::run(&ctx, args).await,
         Command::Agent(AgentCommand::Install(args)) => commands::agent::install(&ctx, args).await,
         Command::Agent(AgentCommand::Status) => commands::agent::status(&ctx).await,
     }

@@ -60,6 +60,9 @@ pub struct NodeReport {
     pub agent: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub facts: Option<Value>,
+    /// Milliseconds per collector (healthcheck), so the slowest checks are visible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings_ms: Option<Value>,
     pub duration_ms: u64,
 }
 

@@ -1,0 +1,146 @@
+//! Profiles: what a platform needs checked, as data. Built in: `powerflow` (default) and `demo`;
+//! any other name is read as a TOML file. A cluster may override parts in the inventory.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+const POWERFLOW: &str = include_str!("../profiles/powerflow.toml");
+const DEMO: &str = include_str!("../profiles/demo.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    /// The swarm stack's name (service names start with `<stack>_`).
+    pub stack: String,
+    pub managers_min: u64,
+    pub swarm_ports: Vec<u16>,
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub files: Vec<FileExpect>,
+    #[serde(default)]
+    pub services: Vec<ServiceExpect>,
+    #[serde(default)]
+    pub endpoints: Vec<EndpointProbe>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub memory_available_mb_warn: u64,
+    pub memory_used_pct_warn: f64,
+    pub load_per_cpu_warn: f64,
+    pub load_per_cpu_fail: f64,
+    pub disk_used_pct_warn: f64,
+    pub disk_used_pct_fail: f64,
+    pub exited_containers_warn: u64,
+    pub clock_offset_ms_warn: u64,
+    pub clock_offset_ms_fail: u64,
+    pub require_time_sync: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileExpect {
+    pub path: String,
+    /// Secret files must be owned by root and unreadable by others.
+    #[serde(default)]
+    pub secret: bool,
+    /// Absent everywhere is fine; present on some nodes only is still a mismatch.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceExpect {
+    pub name: String,
+    /// Exactly one task cluster-wide.
+    #[serde(default)]
+    pub singleton: bool,
+    /// The node (hostname) its tasks must run on.
+    pub pinned_node: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointProbe {
+    pub name: String,
+    /// Probed by the agent on each node, so loopback-only services count.
+    pub url: String,
+    #[serde(default = "default_endpoint_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_endpoint_timeout() -> u64 {
+    5000
+}
+
+/// `overrides` (from the inventory) is merged key by key over the profile's own table.
+pub fn load(name: &str, overrides: Option<&toml::Table>) -> Result<Profile> {
+    let text = match name {
+        "powerflow" => POWERFLOW.to_string(),
+        "demo" => DEMO.to_string(),
+        path => std::fs::read_to_string(path).with_context(|| {
+            format!("profile '{path}' is neither built in (powerflow, demo) nor a readable file")
+        })?,
+    };
+    let mut table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("profile {name} is not valid TOML"))?;
+    if let Some(o) = overrides {
+        merge(&mut table, o);
+    }
+    let profile: Profile = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("profile {name} (with the inventory's overrides): {e}"))?;
+    if profile.thresholds.load_per_cpu_warn > profile.thresholds.load_per_cpu_fail
+        || profile.thresholds.disk_used_pct_warn > profile.thresholds.disk_used_pct_fail
+    {
+        bail!("profile {name}: a warn threshold is above its fail threshold");
+    }
+    Ok(profile)
+}
+
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_ins_load_and_overrides_merge_deeply() {
+        let p = load("powerflow", None).unwrap();
+        assert_eq!(p.thresholds.memory_available_mb_warn, 2000);
+        assert!(p
+            .files
+            .iter()
+            .any(|f| f.path.ends_with("encryption_key") && f.secret));
+        let o: toml::Table =
+            toml::from_str("[thresholds]\nmemory_available_mb_warn = 999999\n").unwrap();
+        let d = load("demo", Some(&o)).unwrap();
+        assert_eq!(d.thresholds.memory_available_mb_warn, 999999);
+        assert_eq!(d.thresholds.disk_used_pct_fail, 97.0, "other keys kept");
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_named() {
+        let o: toml::Table = toml::from_str("[thresholds]\nmemroy = 1\n").unwrap();
+        assert!(load("demo", Some(&o))
+            .unwrap_err()
+            .to_string()
+            .contains("memroy"));
+        assert!(load("/nonexistent.toml", None)
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent.toml"));
+    }
+}
