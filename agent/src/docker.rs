@@ -65,7 +65,7 @@ impl Engine {
         facts
     }
 
-    async fn client(&self) -> Result<Docker, String> {
+    pub(crate) async fn client(&self) -> Result<Docker, String> {
         let mut slot = self.client.lock().await;
         if let Some(d) = slot.as_ref() {
             return Ok(d.clone());
@@ -84,7 +84,7 @@ impl Engine {
 
     /// A transport failure may mean dockerd restarted (perhaps as another version): build a new
     /// client and negotiate again next time. An API-level error leaves the client as it is.
-    async fn forget_if_broken(&self, e: &CallError) {
+    pub(crate) async fn forget_if_broken(&self, e: &CallError) {
         let keep = matches!(
             e,
             CallError::Engine(_, BollardError::DockerResponseServerError { .. })
@@ -97,7 +97,7 @@ impl Engine {
     }
 }
 
-enum CallError {
+pub(crate) enum CallError {
     Timeout(&'static str),
     Engine(&'static str, BollardError),
 }
@@ -113,7 +113,7 @@ impl std::fmt::Display for CallError {
     }
 }
 
-async fn call<T>(
+pub(crate) async fn call<T>(
     what: &'static str,
     fut: impl Future<Output = Result<T, BollardError>>,
 ) -> Result<T, CallError> {
@@ -144,7 +144,7 @@ fn unreachable(e: impl std::fmt::Display) -> DockerFacts {
     }
 }
 
-fn nonneg(v: Option<i64>) -> u64 {
+pub(crate) fn nonneg(v: Option<i64>) -> u64 {
     v.unwrap_or(0).max(0) as u64
 }
 

@@ -2,14 +2,30 @@
 
 use std::sync::Arc;
 
+use pfproto::probe::{ContainerExecParams, FilesStatParams, HttpGetParams, NetProbeParams};
 use pfproto::{method, ErrorCode, PingResult, RpcError};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::agent::Agent;
 
 /// Advertised in the hello answer; `hello` itself is handled by the connection.
-pub const CAPABILITIES: &[&str] = &[method::HELLO, method::AGENT_PING, method::NODE_FACTS];
+pub const CAPABILITIES: &[&str] = &[
+    method::HELLO,
+    method::AGENT_PING,
+    method::NODE_FACTS,
+    method::FILES_STAT,
+    method::CONTAINERS_LIST,
+    method::SWARM_INSPECT,
+    method::NET_PROBE,
+    method::HTTP_GET,
+    method::CONTAINER_EXEC,
+];
+
+/// Bounds on list parameters, so one request cannot ask for unbounded work.
+const MAX_PATHS: usize = 1024;
+const MAX_TARGETS: usize = 256;
 
 pub fn exists(name: &str) -> bool {
     CAPABILITIES.contains(&name) && name != method::HELLO
@@ -29,6 +45,52 @@ pub async fn call(agent: Arc<Agent>, name: &str, params: Value) -> Result<Value,
                 .await
                 .map_err(|e| rpc(ErrorCode::Internal, format!("collecting facts failed: {e}")))?;
             to_value(facts)
+        }
+        method::FILES_STAT => {
+            let p: FilesStatParams = parse(name, params)?;
+            if p.paths.len() > MAX_PATHS {
+                return Err(rpc(
+                    ErrorCode::InvalidParams,
+                    format!("files.stat: at most {MAX_PATHS} paths per call"),
+                ));
+            }
+            let r = tokio::task::spawn_blocking(move || crate::files::stat_all(&p.paths))
+                .await
+                .map_err(|e| rpc(ErrorCode::Internal, format!("files.stat failed: {e}")))?;
+            to_value(r)
+        }
+        method::CONTAINERS_LIST => {
+            no_params(&params)?;
+            to_value(agent.engine.containers().await)
+        }
+        method::SWARM_INSPECT => {
+            no_params(&params)?;
+            to_value(agent.engine.swarm().await)
+        }
+        method::NET_PROBE => {
+            let p: NetProbeParams = parse(name, params)?;
+            if p.targets.len() > MAX_TARGETS {
+                return Err(rpc(
+                    ErrorCode::InvalidParams,
+                    format!("net.probe: at most {MAX_TARGETS} targets per call"),
+                ));
+            }
+            to_value(crate::net::probe(p).await)
+        }
+        method::HTTP_GET => {
+            // Never log these params: they may carry a password.
+            let p: HttpGetParams = parse(name, params)?;
+            to_value(crate::net::http_get(p).await)
+        }
+        method::CONTAINER_EXEC => {
+            let p: ContainerExecParams = parse(name, params)?;
+            if p.container.is_empty() || p.cmd.is_empty() {
+                return Err(rpc(
+                    ErrorCode::InvalidParams,
+                    "container.exec: container and cmd must not be empty",
+                ));
+            }
+            to_value(agent.engine.exec(p).await)
         }
         other => Err(rpc(
             ErrorCode::MethodNotFound,
@@ -53,6 +115,12 @@ fn no_params(params: &Value) -> Result<(), RpcError> {
             "this method takes no parameters",
         ))
     }
+}
+
+fn parse<T: DeserializeOwned>(name: &str, params: Value) -> Result<T, RpcError> {
+    // serde's message names the field and type, never the value, so secrets stay out of it.
+    serde_json::from_value(params)
+        .map_err(|e| rpc(ErrorCode::InvalidParams, format!("{name}: {e}")))
 }
 
 fn to_value<T: Serialize>(v: T) -> Result<Value, RpcError> {

@@ -6,6 +6,7 @@
 
 pub mod facts;
 pub mod framing;
+pub mod probe;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,6 +26,12 @@ pub mod method {
     pub const HELLO: &str = "hello";
     pub const NODE_FACTS: &str = "node.facts";
     pub const AGENT_PING: &str = "agent.ping";
+    pub const FILES_STAT: &str = "files.stat";
+    pub const CONTAINERS_LIST: &str = "containers.list";
+    pub const SWARM_INSPECT: &str = "swarm.inspect";
+    pub const NET_PROBE: &str = "net.probe";
+    pub const HTTP_GET: &str = "http.get";
+    pub const CONTAINER_EXEC: &str = "container.exec";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

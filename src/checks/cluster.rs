@@ -226,6 +226,13 @@ fn files(nodes: &BTreeMap<String, &NodeObs>, profile: &Profile) -> Finding {
         }
         evidence.insert(expect.path.clone(), by_hash);
     }
+    if nodes.values().all(|o| o.files.is_err()) {
+        return f(
+            "files.consistent",
+            Status::Unknown,
+            "no node could stat the files",
+        );
+    }
     if problems.is_empty() {
         f(
             "files.consistent",

@@ -233,7 +233,9 @@ fn proxy_jump_through_another_node() {
     std::fs::write(
         &cfg,
         format!(
-            "Host behind\n  HostName {}\n  ProxyJump isadmin@{}\n  User isadmin\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            "Host behind\n  HostName {}\n  ProxyJump isadmin@{}\n  User isadmin\n\n\
+             # The jump host is resolved on its own, as OpenSSH does: these apply to both.\n\
+             Host *\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
             c.addr(3),
             c.addr(1),
             c.key().display(),
