@@ -60,6 +60,8 @@ pub struct ServiceExpect {
     pub singleton: bool,
     /// The node (hostname) its tasks must run on.
     pub pinned_node: Option<String>,
+    /// Replicas the platform needs; a service scaled below this fails even when it is "converged".
+    pub replicas: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

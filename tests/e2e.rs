@@ -9,5 +9,7 @@ mod agent_install;
 mod facts;
 #[path = "e2e/faults.rs"]
 mod faults;
+#[path = "e2e/healthcheck.rs"]
+mod healthcheck;
 #[path = "e2e/hostkeys.rs"]
 mod hostkeys;

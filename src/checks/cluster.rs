@@ -325,9 +325,13 @@ fn swarm(v: &SwarmView, profile: &Profile, now_unix: i64) -> Vec<Finding> {
             missing.push(expect.name.clone());
             continue;
         };
-        if let Some(desired) = svc.desired {
-            if svc.running < desired {
-                short.push(format!("{} {}/{}", svc.name, svc.running, desired));
+        let want = match (svc.desired, expect.replicas) {
+            (Some(d), Some(p)) => Some(d.max(p)),
+            (d, p) => d.or(p),
+        };
+        if let Some(want) = want {
+            if svc.running < want || want == 0 {
+                short.push(format!("{} {}/{}", svc.name, svc.running, want));
             }
         }
         let recent_failures = svc

@@ -1,0 +1,476 @@
+//! healthcheck on the demo stack (tests/cluster/demo-stack arranges it with the docker CLI).
+//! Each test starts from and returns to a converged stack, breaks one thing, and asserts which
+//! checks fail on which node. Swarm changes settle asynchronously, so a test re-runs the check
+//! until the expected picture appears (bounded) and then asserts on that run.
+
+use crate::common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn demo_stack(arg: &str) {
+    let out = std::process::Command::new(repo().join("tests/cluster/demo-stack"))
+        .arg(arg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo-stack {arg}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Resets the demo stack now and again when dropped, so a failing test leaves no mess.
+struct Stack;
+impl Stack {
+    fn reset() -> Stack {
+        demo_stack("reset");
+        Stack
+    }
+}
+impl Drop for Stack {
+    fn drop(&mut self) {
+        demo_stack("reset");
+    }
+}
+
+/// The test cluster's inventory with the demo profile, and load thresholds out of the way: the
+/// test machine runs cargo and three engines on two cores.
+fn lab_inventory(dir: &Path, extra: &str) -> PathBuf {
+    let c = cluster();
+    let mut text = std::fs::read_to_string(c.inventory()).unwrap();
+    text = text.replace("[clusters.test]\n", "[clusters.test]\nprofile = \"demo\"\n");
+    text.push_str("\n[clusters.test.overrides.thresholds]\nload_per_cpu_warn = 1000.0\nload_per_cpu_fail = 2000.0\n");
+    text.push_str(extra);
+    let path = dir.join("inventory.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn hc(home: &Path, inv: &Path, args: &[&str]) -> Run {
+    run(pfctl_cmd(home)
+        .arg("--inventory")
+        .arg(inv)
+        .args(["healthcheck", "-o", "json"])
+        .args(args))
+}
+
+type Problems = BTreeMap<(String, String), (String, String)>;
+
+/// Everything not ok, except the time-sync skips this machine always has.
+fn problems(r: &Run) -> Problems {
+    r.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["status"] != "ok")
+        .filter(|x| !(x["check"] == "time.sync" && x["status"] == "skip"))
+        .map(|x| {
+            let k = (
+                x["check"].as_str().unwrap().to_string(),
+                x["node"].as_str().unwrap().to_string(),
+            );
+            (
+                k,
+                (
+                    x["status"].as_str().unwrap().to_string(),
+                    x["message"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn key(check: &str, node: &str) -> (String, String) {
+    (check.to_string(), node.to_string())
+}
+
+/// Re-runs until `done` holds (or 60 s pass) and returns the last run.
+fn until(home: &Path, inv: &Path, args: &[&str], done: impl Fn(&Problems) -> bool) -> Run {
+    let start = Instant::now();
+    loop {
+        let r = hc(home, inv, args);
+        if done(&problems(&r)) || start.elapsed() > Duration::from_secs(60) {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(700));
+    }
+}
+
+/// Waits for exactly `expected` (check, node, status) problems and asserts it.
+fn expect_exactly(home: &Path, inv: &Path, expected: &[(&str, &str, &str)]) -> Run {
+    let want: BTreeMap<(String, String), String> = expected
+        .iter()
+        .map(|(c, n, s)| (key(c, n), s.to_string()))
+        .collect();
+    let same = |p: &Problems| {
+        p.len() == want.len()
+            && want
+                .iter()
+                .all(|(k, s)| p.get(k).is_some_and(|(st, _)| st == s))
+    };
+    let r = until(home, inv, &[], same);
+    let p = problems(&r);
+    assert!(same(&p), "expected {want:?}\ngot {p:#?}");
+    r
+}
+
+fn docker(node: &str, args: &[&str]) {
+    let mut full = vec!["exec", node, "--", "docker"];
+    full.extend_from_slice(args);
+    testcluster(&full);
+}
+
+fn message(r: &Run, check: &str, node: &str) -> String {
+    r.result(check, node)["message"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn healthy_demo_cluster_is_clean() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = expect_exactly(home.path(), &inv, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc = r.json();
+    assert!(
+        doc["results"].as_array().unwrap().len() >= 40,
+        "the whole catalogue ran"
+    );
+    // Per-collector timings are reported so the slow checks are visible.
+    assert!(
+        doc["nodes"][0]["timings_ms"]["facts"].is_u64(),
+        "{}",
+        doc["nodes"][0]
+    );
+    // The plain form keeps the original tool's line shape.
+    let plain = run(pfctl_cmd(home.path()).arg("--inventory").arg(&inv).args([
+        "healthcheck",
+        "-o",
+        "plain",
+    ]));
+    assert!(
+        plain
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("verify ntp sync node2.") && l.contains("[SKIP]")),
+        "{plain:?}"
+    );
+    assert!(
+        plain
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("get file hash cluster.") && l.ends_with("[OK]")),
+        "{plain:?}"
+    );
+}
+
+#[test]
+fn service_scaled_to_zero_fails_replicas() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    docker(
+        "node1",
+        &["service", "scale", "--detach", "pfdemo_worker=0"],
+    );
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = expect_exactly(home.path(), &inv, &[("stack.replicas", "cluster", "fail")]);
+    assert!(
+        message(&r, "stack.replicas", "cluster").contains("pfdemo_worker 0/2"),
+        "{r:?}"
+    );
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn changed_isconfig_on_node2_is_named() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    testcluster(&[
+        "exec",
+        "node2",
+        "--",
+        "sh",
+        "-c",
+        "echo 'HOST_ADDRESS: other' >> /etc/iservices/isconfig.yml",
+    ]);
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = expect_exactly(
+        home.path(),
+        &inv,
+        &[("files.consistent", "cluster", "fail")],
+    );
+    let m = message(&r, "files.consistent", "cluster");
+    assert!(
+        m.contains("/etc/iservices/isconfig.yml") && m.contains("node2 has"),
+        "{m}"
+    );
+}
+
+#[test]
+fn readable_encryption_key_fails_on_its_node() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    testcluster(&[
+        "exec",
+        "node3",
+        "--",
+        "chmod",
+        "0644",
+        "/etc/iservices/encryption_key",
+    ]);
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = expect_exactly(home.path(), &inv, &[("files.secret_mode", "node3", "fail")]);
+    assert!(
+        message(&r, "files.secret_mode", "node3").contains("mode 0644"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn six_exited_containers_are_counted_per_node_and_cluster_wide() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    for i in 0..6 {
+        docker(
+            "node2",
+            &[
+                "run",
+                "--name",
+                &format!("stale{i}"),
+                "pfdemo/busybox:1",
+                "true",
+            ],
+        );
+    }
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = expect_exactly(
+        home.path(),
+        &inv,
+        &[
+            ("containers.exited", "node2", "warn"),
+            ("containers.exited_total", "cluster", "warn"),
+        ],
+    );
+    assert!(
+        message(&r, "containers.exited", "node2").starts_with("6 exited"),
+        "{r:?}"
+    );
+    assert_eq!(
+        message(&r, "containers.exited_total", "cluster"),
+        "6 exited (stale) containers found cluster-wide"
+    );
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn pinned_service_on_the_wrong_node_fails_placement() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    docker(
+        "node1",
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--constraint-rm",
+            "node.hostname==node1",
+            "--constraint-add",
+            "node.hostname==node2",
+            "pfdemo_db",
+        ],
+    );
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = expect_exactly(home.path(), &inv, &[("stack.placement", "cluster", "fail")]);
+    assert!(
+        message(&r, "stack.placement", "cluster")
+            .contains("pfdemo_db runs on node2 (pinned to node1)"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_service_in_a_restart_loop_is_named() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    docker(
+        "node1",
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--args",
+            "false",
+            "pfdemo_worker",
+        ],
+    );
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = until(home.path(), &inv, &[], |p| {
+        p.contains_key(&key("stack.restart_loop", "cluster"))
+    });
+    let m = message(&r, "stack.restart_loop", "cluster");
+    assert!(m.contains("pfdemo_worker"), "{r:?}");
+    assert_eq!(r.result("stack.restart_loop", "cluster")["status"], "fail");
+}
+
+#[test]
+fn stopped_agent_is_a_warning_and_the_node_is_still_checked() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    let _f = Fault::inject("node1", "agent-stop");
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = expect_exactly(home.path(), &inv, &[("agent.resident", "node1", "warn")]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.result("docker.reachable", "node1")["status"], "ok");
+}
+
+#[test]
+fn stopped_engine_fails_that_node_and_skips_its_later_stages() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    let f = Fault::inject("node2", "docker-stop");
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = hc(home.path(), &inv, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.result("docker.reachable", "node2")["status"], "fail");
+    assert!(message(&r, "docker.reachable", "node2").contains("engine unreachable"));
+    for later in ["swarm.node_active", "containers.exited"] {
+        let x = r.result(later, "node2");
+        assert_eq!(x["status"], "skip", "{x}");
+        assert!(
+            x["message"]
+                .as_str()
+                .unwrap()
+                .contains("Docker Engine on this node is unreachable"),
+            "{x}"
+        );
+    }
+    assert_eq!(r.result("docker.reachable", "node1")["status"], "ok");
+    drop(f);
+}
+
+#[test]
+fn link_down_node_is_unknown_and_peers_cannot_reach_it() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    let _f = Fault::inject("node3", "link-down");
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = run(pfctl_cmd(home.path()).arg("--inventory").arg(&inv).args([
+        "--connect-timeout",
+        "2",
+        "healthcheck",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.result("node.reachable", "node3")["status"], "unknown");
+    assert_eq!(r.result("docker.reachable", "node3")["status"], "skip");
+    for peer in ["node1", "node2"] {
+        let x = r.result("net.connectivity", peer);
+        assert_eq!(x["status"], "fail", "{x}");
+        assert!(
+            x["message"].as_str().unwrap().contains("10.213.0.13:2377"),
+            "{x}"
+        );
+    }
+}
+
+#[test]
+fn demoted_manager_reports_the_quorum_margin() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    docker("node1", &["node", "demote", "node3"]);
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = until(home.path(), &inv, &[], |p| {
+        p.contains_key(&key("swarm.managers", "cluster"))
+    });
+    assert_eq!(
+        r.result("swarm.managers", "cluster")["status"],
+        "fail",
+        "{r:?}"
+    );
+    let q = r.result("swarm.quorum_margin", "cluster");
+    assert_eq!(q["status"], "warn", "{q}");
+    assert!(
+        q["message"].as_str().unwrap().contains("0 more may fail"),
+        "{q}"
+    );
+    assert_eq!(q["evidence"]["managers"], 2);
+}
+
+#[test]
+fn a_threshold_override_trips_the_memory_check_and_fail_on_warn_gates() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "memory_available_mb_warn = 100000000\n");
+    let r = expect_exactly(
+        home.path(),
+        &inv,
+        &[
+            ("node.memory", "node1", "warn"),
+            ("node.memory", "node2", "warn"),
+            ("node.memory", "node3", "warn"),
+        ],
+    );
+    assert!(
+        message(&r, "node.memory", "node2").contains("less than 100000000mb memory available"),
+        "{r:?}"
+    );
+    assert_eq!(r.code, 1);
+    let strict = hc(home.path(), &inv, &["--fail-on", "warn"]);
+    assert_eq!(strict.code, 2, "{strict:?}");
+    assert_eq!(strict.result("node.memory", "node1")["status"], "fail");
+}
+
+#[test]
+fn an_endpoint_that_never_answers_is_unknown_within_its_deadline() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    // A listener inside node1 that accepts and never answers.
+    let mut silent = std::process::Command::new(repo().join("tests/cluster/testcluster"))
+        .args(["exec", "node1", "--", "python3", "-c"])
+        .arg("import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',18081))\ns.listen()\nprint('up',flush=True)\nc=s.accept()\ntime.sleep(120)")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(silent.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "up");
+    let home = fresh_home();
+    let profile = home.path().join("profile.toml");
+    let demo = std::fs::read_to_string(repo().join("profiles/demo.toml")).unwrap();
+    std::fs::write(&profile, format!("{demo}\n[[endpoints]]\nname = \"silent\"\nurl = \"http://127.0.0.1:18081/\"\ntimeout_ms = 1500\n")).unwrap();
+    let inv = lab_inventory(home.path(), "");
+    let start = Instant::now();
+    let r = hc(home.path(), &inv, &["--profile", profile.to_str().unwrap()]);
+    let took = start.elapsed();
+    let _ = silent.kill();
+    let _ = silent.wait();
+    let x = r.result("endpoint.http", "node1");
+    assert_eq!(x["status"], "unknown", "{r:?}");
+    assert!(x["message"].as_str().unwrap().contains("1500"), "{x}");
+    // Nothing listens there on the other nodes: refused means down.
+    let y = r.result("endpoint.http", "node2");
+    assert_eq!(y["status"], "fail", "{y}");
+    assert!(y["message"].as_str().unwrap().contains("refused"), "{y}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
