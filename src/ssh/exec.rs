@@ -63,16 +63,30 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 impl Session {
-    /// Runs `command`, sends `stdin` (if any) followed by EOF, and collects
-    /// stdout, stderr and the exit status.
-    pub async fn exec(&self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
-        let started = Instant::now();
+    /// Opens a session channel, starts `command` on it and hands back its two halves.
+    async fn start_command(
+        &self,
+        command: &str,
+    ) -> Result<
+        (
+            russh::ChannelReadHalf,
+            russh::ChannelWriteHalf<russh::client::Msg>,
+        ),
+        SshError,
+    > {
         let what = format!("running a command on {}", self.target());
         let ch = self.open_session_channel(&what).await?;
         ch.exec(true, command)
             .await
             .map_err(|e| channel_error(&what, &e))?;
-        let (mut rd, wr) = ch.split();
+        Ok(ch.split())
+    }
+
+    /// Runs `command`, sends `stdin` (if any) followed by EOF, and collects
+    /// stdout, stderr and the exit status.
+    pub async fn exec(&self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
+        let started = Instant::now();
+        let (mut rd, wr) = self.start_command(command).await?;
 
         let writer = async {
             if let Some(data) = stdin {
@@ -103,7 +117,7 @@ impl Session {
         let ((out, refused), ()) = tokio::join!(reader, writer);
         if refused && out.status.is_none() {
             return Err(SshError::Channel {
-                what,
+                what: format!("running a command on {}", self.target()),
                 reason: "the server refused to run the command".into(),
             });
         }
@@ -121,12 +135,7 @@ impl Session {
     /// Runs `command` and returns a stream: reading gives its stdout, writing
     /// feeds its stdin, and `shutdown` sends EOF.
     pub async fn exec_stream(&self, command: &str) -> Result<ExecStream, SshError> {
-        let what = format!("running a command on {}", self.target());
-        let ch = self.open_session_channel(&what).await?;
-        ch.exec(true, command)
-            .await
-            .map_err(|e| channel_error(&what, &e))?;
-        let (mut rd, wr) = ch.split();
+        let (mut rd, wr) = self.start_command(command).await?;
         let writer: Pin<Box<dyn AsyncWrite + Send>> = Box::pin(wr.make_writer());
         let (reader, mut pump_end) = tokio::io::duplex(PIPE_SIZE);
         let stderr = Arc::new(Mutex::new(Vec::new()));
