@@ -245,6 +245,9 @@ fn files(nodes: &BTreeMap<String, &NodeObs>, profile: &Profile) -> Finding {
     .with(json!(evidence))
 }
 
+/// A slot running this long after its failures has recovered.
+const STABLE_AFTER_S: i64 = 60;
+
 fn swarm(v: &SwarmView, profile: &Profile, now_unix: i64) -> Vec<Finding> {
     let mut out = Vec::new();
     let managers: Vec<_> = v.nodes.iter().filter(|n| n.role == "manager").collect();
@@ -334,17 +337,33 @@ fn swarm(v: &SwarmView, profile: &Profile, now_unix: i64) -> Vec<Finding> {
                 short.push(format!("{} {}/{}", svc.name, svc.running, want));
             }
         }
-        let recent_failures = svc
+        // One engine restart fails every slot once; a loop is the same slot
+        // (or, for global services, the same node) failing again and again
+        // and not running stably since.
+        let slot_of = |t: &pfproto::probe::TaskView| {
+            t.slot.map_or_else(|| t.node_id.clone(), |s| s.to_string())
+        };
+        let mut per_slot: BTreeMap<String, usize> = BTreeMap::new();
+        for t in svc.tasks.iter().filter(|t| {
+            matches!(t.state.as_str(), "failed" | "rejected") && now_unix - t.timestamp_unix < 600
+        }) {
+            *per_slot.entry(slot_of(t)).or_default() += 1;
+        }
+        let stable: Vec<String> = svc
             .tasks
             .iter()
-            .filter(|t| {
-                matches!(t.state.as_str(), "failed" | "rejected")
-                    && now_unix - t.timestamp_unix < 600
-            })
-            .count();
-        if recent_failures >= 3 {
+            .filter(|t| t.state == "running" && now_unix - t.timestamp_unix >= STABLE_AFTER_S)
+            .map(slot_of)
+            .collect();
+        let worst = per_slot
+            .iter()
+            .filter(|(slot, _)| !stable.contains(slot))
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        if worst >= 3 {
             looping.push(format!(
-                "{} ({recent_failures} failed tasks in 10 min)",
+                "{} ({worst} failed tasks in one slot in 10 min)",
                 svc.name
             ));
         }

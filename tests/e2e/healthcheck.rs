@@ -316,7 +316,8 @@ fn a_service_in_a_restart_loop_is_named() {
     let home = fresh_home();
     let inv = lab_inventory(home.path(), "");
     let r = until(home.path(), &inv, &[], |p| {
-        p.contains_key(&key("stack.restart_loop", "cluster"))
+        p.get(&key("stack.restart_loop", "cluster"))
+            .is_some_and(|(_, m)| m.contains("pfdemo_worker"))
     });
     let m = message(&r, "stack.restart_loop", "cluster");
     assert!(m.contains("pfdemo_worker"), "{r:?}");
