@@ -439,7 +439,7 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__cluster__subcmd__action)
-            opts="-i -c -l -k -o -v -q -h --action --profile --fail-on --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
+            opts="-i -c -l -k -o -v -q -h --action --profile --fail-on --history --cron --lock-wait --notify --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -455,6 +455,18 @@ _pfctl() {
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --history)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --inventory)
@@ -599,7 +611,7 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__healthcheck)
-            opts="-i -c -l -k -o -v -q -h --profile --fail-on --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
+            opts="-i -c -l -k -o -v -q -h --profile --fail-on --history --cron --lock-wait --notify --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -611,6 +623,18 @@ _pfctl() {
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --history)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --inventory)
@@ -807,7 +831,7 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__node__subcmd__action)
-            opts="-i -c -l -k -o -v -q -h --action --profile --fail-on --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
+            opts="-i -c -l -k -o -v -q -h --action --profile --fail-on --history --cron --lock-wait --notify --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -823,6 +847,18 @@ _pfctl() {
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --history)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --inventory)

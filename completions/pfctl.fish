@@ -71,6 +71,9 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s q -l quiet -d 'No 
 complete -c pfctl -n "__fish_pfctl_using_subcommand facts" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -l lock-wait -d 'With --cron: seconds to wait for another run to release the lock before giving up' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -l notify -d 'POST the JSON report to this URL (3 attempts); a failure is reported on stderr and never changes the exit code. With --cron, only when something is wrong or changed. A URL with a token is better passed as PFCTL_NOTIFY_URL: arguments are visible to other local users' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
@@ -86,6 +89,7 @@ json\t''
 ndjson\t''
 plain\t''
 junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -l cron -d 'For crontabs: no prompts, colour or progress; one run at a time per cluster (a lock under $PFCTL_STATE_DIR, else $XDG_STATE_HOME/pfctl or ~/.local/state/pfctl); a last-run.json status file; output only when something is wrong or changed. Exit 75 when another run holds the lock'
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s q -l quiet -d 'No progress display'
@@ -158,6 +162,9 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l action -r -f
 healthcheck\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l lock-wait -d 'With --cron: seconds to wait for another run to release the lock before giving up' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l notify -d 'POST the JSON report to this URL (3 attempts); a failure is reported on stderr and never changes the exit code. With --cron, only when something is wrong or changed. A URL with a token is better passed as PFCTL_NOTIFY_URL: arguments are visible to other local users' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
@@ -173,6 +180,7 @@ json\t''
 ndjson\t''
 plain\t''
 junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l cron -d 'For crontabs: no prompts, colour or progress; one run at a time per cluster (a lock under $PFCTL_STATE_DIR, else $XDG_STATE_HOME/pfctl or ~/.local/state/pfctl); a last-run.json status file; output only when something is wrong or changed. Exit 75 when another run holds the lock'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s q -l quiet -d 'No progress display'
@@ -181,6 +189,9 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l action -r
 healthcheck\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l lock-wait -d 'With --cron: seconds to wait for another run to release the lock before giving up' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l notify -d 'POST the JSON report to this URL (3 attempts); a failure is reported on stderr and never changes the exit code. With --cron, only when something is wrong or changed. A URL with a token is better passed as PFCTL_NOTIFY_URL: arguments are visible to other local users' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
@@ -196,6 +207,7 @@ json\t''
 ndjson\t''
 plain\t''
 junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l cron -d 'For crontabs: no prompts, colour or progress; one run at a time per cluster (a lock under $PFCTL_STATE_DIR, else $XDG_STATE_HOME/pfctl or ~/.local/state/pfctl); a last-run.json status file; output only when something is wrong or changed. Exit 75 when another run holds the lock'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s q -l quiet -d 'No progress display'

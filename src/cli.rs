@@ -138,6 +138,36 @@ pub struct HealthArgs {
     /// Make warnings count as failures (exit 2), for strict CI gates.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
+    /// List the last N runs the nodes remember (default 20, at most 100), newest first, instead
+    /// of checking: time, run id, status, problems, controller.
+    #[arg(
+        long,
+        value_name = "N",
+        num_args = 0..=1,
+        default_missing_value = "20",
+        value_parser = clap::value_parser!(u32).range(1..=100),
+        conflicts_with_all = ["cron", "fail_on"]
+    )]
+    pub history: Option<u32>,
+    /// For crontabs: no prompts, colour or progress; one run at a time per cluster (a lock under
+    /// $PFCTL_STATE_DIR, else $XDG_STATE_HOME/pfctl or ~/.local/state/pfctl); a last-run.json
+    /// status file; output only when something is wrong or changed. Exit 75 when another run
+    /// holds the lock.
+    #[arg(long)]
+    pub cron: bool,
+    /// With --cron: seconds to wait for another run to release the lock before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 0, requires = "cron")]
+    pub lock_wait: u64,
+    /// POST the JSON report to this URL (3 attempts); a failure is reported on stderr and never
+    /// changes the exit code. With --cron, only when something is wrong or changed. A URL with a
+    /// token is better passed as PFCTL_NOTIFY_URL: arguments are visible to other local users.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PFCTL_NOTIFY_URL",
+        hide_env_values = true
+    )]
+    pub notify: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -80,6 +80,13 @@ impl Node {
     pub fn place(&self) -> &AgentPlace {
         &self.place
     }
+
+    /// Says goodbye to the node's SSH server; the agent connection ends with it.
+    pub async fn close(&self) {
+        if let Some(s) = &self.session {
+            s.close().await;
+        }
+    }
 }
 
 pub struct NodeOutcome<T> {
@@ -123,7 +130,8 @@ pub async fn connect(target: &Target, opts: &FanoutOpts) -> Result<Node, NodeErr
 }
 
 /// Runs `work` on every target, at most `opts.parallel` at a time, calling `done` as each node
-/// finishes (for streaming output). Results come back in the targets' order.
+/// finishes (for streaming output). Results come back in the targets' order. Each node's SSH
+/// session is closed as soon as its work ends, so at most `opts.parallel` are open at once.
 pub async fn each_node<T, W, D>(
     targets: &[Target],
     opts: &FanoutOpts,
@@ -135,40 +143,60 @@ where
     D: Fn(&NodeOutcome<T>),
 {
     let work = &work;
-    let mut outcomes: Vec<(usize, NodeOutcome<T>)> = stream::iter(targets.iter().enumerate())
-        .map(|(i, target)| async move {
-            let start = Instant::now();
-            let mut route = None;
-            let mut hello = None;
-            let run = async {
-                let node = connect(target, opts).await?;
-                let out = work(&node).await;
-                if let Some((conn, r)) = node.agent.get() {
-                    route = Some(*r);
-                    hello = conn.hello.clone();
-                }
-                if let Some(s) = &node.session {
-                    s.close().await;
-                }
-                out
-            };
-            let result = match tokio::time::timeout(opts.node_timeout, run).await {
-                Ok(r) => r,
-                Err(_) => Err(NodeError::Timeout(opts.node_timeout)),
-            };
-            let outcome = NodeOutcome {
-                target: target.clone(),
-                route,
-                hello,
-                result,
-                duration: start.elapsed(),
-            };
-            (i, outcome)
-        })
-        .buffer_unordered(opts.parallel.max(1))
-        .inspect(|(_, o)| done(o))
+    let close_after = async |node: &Node| {
+        let out = work(node).await;
+        node.close().await;
+        out
+    };
+    each_node_open(targets, opts, close_after, done)
+        .await
+        .into_iter()
+        .map(|(o, _)| o)
         .collect()
-        .await;
-    outcomes.sort_by_key(|(i, _)| *i);
-    outcomes.into_iter().map(|(_, o)| o).collect()
+}
+
+/// [`each_node`], but every node whose work finished in time comes back still connected (its
+/// agent connection too), for a second round of calls without a second SSH handshake. The
+/// caller closes them with [`Node::close`]. A node that timed out comes back as `None`.
+pub async fn each_node_open<T, W, D>(
+    targets: &[Target],
+    opts: &FanoutOpts,
+    work: W,
+    done: D,
+) -> Vec<(NodeOutcome<T>, Option<Node>)>
+where
+    W: AsyncFn(&Node) -> Result<T, NodeError>,
+    D: Fn(&NodeOutcome<T>),
+{
+    let work = &work;
+    let mut outcomes: Vec<(usize, NodeOutcome<T>, Option<Node>)> =
+        stream::iter(targets.iter().enumerate())
+            .map(|(i, target)| async move {
+                let start = Instant::now();
+                let run = async {
+                    let node = connect(target, opts).await?;
+                    let out = work(&node).await;
+                    Ok::<_, NodeError>((out, node))
+                };
+                let (result, node) = match tokio::time::timeout(opts.node_timeout, run).await {
+                    Ok(Ok((out, node))) => (out, Some(node)),
+                    Ok(Err(e)) => (Err(e), None),
+                    Err(_) => (Err(NodeError::Timeout(opts.node_timeout)), None),
+                };
+                let agent = node.as_ref().and_then(|n| n.agent.get());
+                let outcome = NodeOutcome {
+                    target: target.clone(),
+                    route: agent.map(|(_, r)| *r),
+                    hello: agent.and_then(|(conn, _)| conn.hello.clone()),
+                    result,
+                    duration: start.elapsed(),
+                };
+                (i, outcome, node)
+            })
+            .buffer_unordered(opts.parallel.max(1))
+            .inspect(|(_, o, _)| done(o))
+            .collect()
+            .await;
+    outcomes.sort_by_key(|(i, _, _)| *i);
+    outcomes.into_iter().map(|(_, o, n)| (o, n)).collect()
 }

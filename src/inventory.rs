@@ -146,6 +146,11 @@ impl Inventory {
                 .values()
                 .any(|c| c.defaults.password.is_some())
             || self.nodes.values().any(|n| n.password.is_some())
+            || self
+                .clusters
+                .values()
+                .filter_map(|c| c.overrides.as_ref())
+                .any(table_has_password)
     }
 
     fn validate(&self) -> Result<()> {
@@ -332,6 +337,18 @@ pub fn apply_limit(targets: Vec<Target>, patterns: &[String]) -> Result<Vec<Targ
     Ok(kept)
 }
 
+/// Whether a profile override carries a `password` anywhere (RabbitMQ, Couchbase credentials).
+fn table_has_password(t: &toml::Table) -> bool {
+    t.iter().any(|(k, v)| match v {
+        toml::Value::Table(inner) => table_has_password(inner),
+        toml::Value::Array(items) => items.iter().any(|i| match i {
+            toml::Value::Table(inner) => table_has_password(inner),
+            _ => false,
+        }),
+        _ => k == "password",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,3 +448,4 @@ user = "root"
         assert!(apply_limit(t, &["zzz".into()]).is_err());
     }
 }
+

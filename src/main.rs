@@ -35,7 +35,8 @@ fn main() {
     std::process::exit(code);
 }
 
-async fn run(cli: Cli) -> anyhow::Result<i32> {
+async fn run(mut cli: Cli) -> anyhow::Result<i32> {
+    pfctl::cron::prepare(&mut cli)?;
     let ctx = Ctx::from_cli(&cli.global)?;
     match &cli.command {
         Command::Facts => commands::facts::run(&ctx, "facts").await,

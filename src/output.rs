@@ -7,6 +7,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement,
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -28,6 +29,68 @@ impl Format {
             Format::Plain
         }
     }
+}
+
+static NO_COLOUR: AtomicBool = AtomicBool::new(false);
+
+/// Tables without colour even on a terminal (`--cron`: mail and log files want plain text).
+pub fn disable_colour() {
+    NO_COLOUR.store(true, Ordering::Relaxed);
+}
+
+/// `2026-11-22 07:11:22 UTC`, without a date library: the civil calendar from days since 1970.
+pub fn utc(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// "Changed since the last pass (...): new: ...; resolved: ...", or `None` without history.
+fn changes_block(report: &Report, always: bool) -> Option<String> {
+    let c = report.changes.as_ref()?;
+    if c.is_empty() && !always {
+        return None;
+    }
+    let since = match &c.since {
+        Some(s) => utc(s.started_unix_ms),
+        None => "none recorded".to_string(),
+    };
+    if c.is_empty() {
+        return Some(format!("No change since the last pass ({since})\n"));
+    }
+    let list = |items: &[crate::report::Change], with_status: bool| {
+        if items.is_empty() {
+            return "none".to_string();
+        }
+        items
+            .iter()
+            .map(|x| match with_status {
+                true => format!("{} {} ({})", x.check, x.node, x.status),
+                false => format!("{} {}", x.check, x.node),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "Changed since the last pass ({since}): new: {}; resolved: {}\n",
+        list(&c.new, true),
+        list(&c.resolved, false)
+    ))
 }
 
 /// Streams what must appear while a run is under way: NDJSON events and the progress bar.
@@ -97,10 +160,14 @@ pub fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
         Format::Ndjson => {
-            let summary = json!({
+            let mut summary = json!({
                 "schema": SCHEMA, "event": "summary", "action": report.action,
                 "status": report.status, "duration_ms": report.duration_ms, "summary": report.summary,
             });
+            if let Some(c) = &report.changes {
+                summary["run_id"] = json!(report.run_id);
+                summary["changes"] = json!(c);
+            }
             format!("{summary}\n")
         }
         Format::Plain => plain(report),
@@ -124,6 +191,9 @@ fn table(report: &Report) -> String {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
+    if NO_COLOUR.load(Ordering::Relaxed) || std::env::var_os("NO_COLOR").is_some() {
+        t.force_no_tty();
+    }
     t.set_header(vec!["check", "node", "status", "message"]);
     for r in &report.results {
         t.add_row(vec![
@@ -135,7 +205,8 @@ fn table(report: &Report) -> String {
     }
     let s = &report.summary;
     format!(
-        "{t}\n{}: {} ({} ok, {} warn, {} fail, {} unknown, {} skipped) in {:.2}s\n",
+        "{t}\n{}{}: {} ({} ok, {} warn, {} fail, {} unknown, {} skipped) in {:.2}s\n",
+        changes_block(report, true).unwrap_or_default(),
         report.action,
         report.status.word().to_uppercase(),
         s.ok,
@@ -159,6 +230,7 @@ fn plain(report: &Report) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&changes_block(report, false).unwrap_or_default());
     out
 }
 
@@ -265,6 +337,42 @@ mod tests {
                 && x.contains("&lt;x&gt;")
                 && x.contains("<error type=\"unknown\""),
             "{x}"
+        );
+    }
+
+    #[test]
+    fn utc_is_the_civil_calendar() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_795_300_000_999), "2026-11-21 22:26:40 UTC");
+    }
+
+    #[test]
+    fn changes_are_named_in_plain_and_table_output() {
+        use crate::report::{Change, Changes, Since};
+        let mut r = report();
+        assert!(!render(&r, Format::Plain).contains("Changed"));
+        r.changes = Some(Changes::default());
+        assert!(!render(&r, Format::Plain).contains("since the last pass"));
+        assert!(render(&r, Format::Table).contains("No change since the last pass (none recorded)"));
+        r.changes = Some(Changes {
+            since: Some(Since {
+                run_id: "ab12".into(),
+                started_unix_ms: 0,
+            }),
+            new: vec![Change {
+                check: "facts".into(),
+                node: "node2".into(),
+                status: "unknown".into(),
+                was: Some("ok".into()),
+                message: String::new(),
+            }],
+            resolved: vec![],
+        });
+        let text = render(&r, Format::Plain);
+        assert!(
+            text.ends_with("Changed since the last pass (1970-01-01 00:00:00 UTC): new: facts node2 (unknown); resolved: none\n"),
+            "{text}"
         );
     }
 }

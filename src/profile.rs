@@ -22,6 +22,20 @@ pub struct Profile {
     pub services: Vec<ServiceExpect>,
     #[serde(default)]
     pub endpoints: Vec<EndpointProbe>,
+    /// "verify cmd in container": run on every running container of the service, on its node.
+    #[serde(default)]
+    pub exec: Vec<ExecProbe>,
+    /// Application probes below run once per healthcheck, from one node (cluster-wide answers).
+    #[serde(default)]
+    pub compose: Option<crate::checks::compose::Config>,
+    #[serde(default)]
+    pub dex: Option<DexProbe>,
+    #[serde(default)]
+    pub tls: Option<TlsExpect>,
+    #[serde(default)]
+    pub rabbitmq: Option<crate::checks::rabbitmq::Config>,
+    #[serde(default)]
+    pub couchbase: Option<crate::checks::couchbase::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +90,44 @@ pub struct EndpointProbe {
 
 fn default_endpoint_timeout() -> u64 {
     5000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecProbe {
+    /// Full swarm service name (`<stack>_<service>`).
+    pub service: String,
+    pub cmd: Vec<String>,
+    #[serde(default = "default_endpoint_timeout")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DexProbe {
+    /// Where dex answers from a node; `/.well-known/openid-configuration` is appended.
+    pub url: String,
+    /// The issuer the discovery document must name, when the profile knows it.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default = "default_endpoint_timeout")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsExpect {
+    /// PEM certificate the GUI serves.
+    pub cert: String,
+    /// Flat YAML file holding the name the certificate must carry, and that key.
+    pub config: String,
+    pub name_key: String,
+    #[serde(default = "default_cert_warn_days")]
+    pub warn_days: i64,
+}
+
+fn default_cert_warn_days() -> i64 {
+    30
 }
 
 /// `overrides` (from the inventory) is merged key by key over the profile's own table.

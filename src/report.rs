@@ -113,6 +113,47 @@ pub struct Report {
     pub nodes: Vec<NodeReport>,
     pub results: Vec<CheckResult>,
     pub summary: Summary,
+    /// The run's id in the nodes' history (healthcheck).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// What differs from the runs the nodes remember (healthcheck).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+}
+
+/// The difference between this run and the history the nodes keep: problems that appeared since
+/// the last run that passed, and problems of the previous run that are gone.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Changes {
+    /// The last run whose status was ok; `None` when the nodes remember none.
+    pub since: Option<Since>,
+    pub new: Vec<Change>,
+    pub resolved: Vec<Change>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.new.is_empty() && self.resolved.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Since {
+    pub run_id: String,
+    pub started_unix_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Change {
+    pub check: String,
+    pub node: String,
+    /// The status now.
+    pub status: String,
+    /// The status in the run compared with; absent when the check did not report this node then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub was: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 pub const SCHEMA: &str = "pfctl/v1";
@@ -135,6 +176,8 @@ impl Report {
             summary: Summary::of(&results),
             nodes,
             results,
+            run_id: None,
+            changes: None,
         }
     }
 

@@ -5,11 +5,17 @@ mod common;
 
 #[path = "e2e/agent_install.rs"]
 mod agent_install;
+#[path = "e2e/couchbase.rs"]
+mod couchbase;
 #[path = "e2e/facts.rs"]
 mod facts;
 #[path = "e2e/faults.rs"]
 mod faults;
 #[path = "e2e/healthcheck.rs"]
 mod healthcheck;
+#[path = "e2e/history_cron.rs"]
+mod history_cron;
 #[path = "e2e/hostkeys.rs"]
 mod hostkeys;
+#[path = "e2e/rabbitmq.rs"]
+mod rabbitmq;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use pfproto::AgentMode;
 
 use crate::docker::Engine;
+use crate::history::History;
 
 pub struct Agent {
     pub mode: AgentMode,
@@ -13,16 +14,19 @@ pub struct Agent {
     pub started: Instant,
     pub pid: u32,
     pub engine: Engine,
+    /// Records of past healthcheck runs; its lock serializes this process's appends.
+    pub history: History,
 }
 
 impl Agent {
     pub fn new(mode: AgentMode, state_dir: PathBuf, docker_host: &str) -> Self {
         Agent {
             mode,
-            state_dir,
             started: Instant::now(),
             pid: std::process::id(),
             engine: Engine::new(docker_host),
+            history: History::new(&state_dir),
+            state_dir,
         }
     }
 

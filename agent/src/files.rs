@@ -1,11 +1,14 @@
-//! `files.stat`: existence, ownership, mode and content hash of files on this node.
+//! `files.stat`: existence, ownership, mode and content hash of files on this node;
+//! `files.read`: a world-readable file's text, or named top-level values of a flat YAML file.
 //! Blocking; the caller runs it on the blocking pool.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
-use pfproto::probe::{FileStat, FilesStat, MAX_HASH_BYTES};
+use pfproto::probe::{
+    FileRead, FileStat, FilesReadParams, FilesStat, MAX_HASH_BYTES, MAX_READ_BYTES,
+};
 use sha2::{Digest, Sha256};
 
 pub fn stat_all(paths: &[String]) -> FilesStat {
@@ -47,6 +50,79 @@ fn stat(path: &str, names: &mut Names) -> FileStat {
         Ok(Some(h)) => out.sha256 = Some(h),
         Ok(None) => out.error = Some("too large to hash".to_string()),
         Err(e) => out.error = Some(format!("cannot read: {}", io_text(&e))),
+    }
+    out
+}
+
+pub fn read(p: &FilesReadParams) -> FileRead {
+    let mut out = FileRead {
+        path: p.path.clone(),
+        ..Default::default()
+    };
+    let meta = match std::fs::metadata(&p.path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => {
+            out.error = Some(io_text(&e));
+            return out;
+        }
+    };
+    out.exists = true;
+    let refuse = if !meta.is_file() {
+        Some("not a regular file".to_string())
+    } else if meta.len() > MAX_READ_BYTES {
+        Some(format!("larger than {MAX_READ_BYTES} bytes"))
+    } else if p.keys.is_none() && meta.mode() & 0o004 == 0 {
+        Some("not world-readable, so it is not sent whole (ask for named keys)".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = refuse {
+        out.error = Some(why);
+        return out;
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = std::fs::File::open(&p.path)
+        .and_then(|f| f.take(MAX_READ_BYTES).read_to_end(&mut bytes))
+    {
+        out.error = Some(format!("cannot read: {}", io_text(&e)));
+        return out;
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => {
+            out.error = Some("not UTF-8 text".to_string());
+            return out;
+        }
+    };
+    match &p.keys {
+        None => out.content = Some(text),
+        Some(keys) => out.values = top_level_values(&text, keys),
+    }
+    out
+}
+
+/// `KEY: value` lines at column 0 of a flat YAML file; quotes around the value removed.
+fn top_level_values(text: &str, keys: &[String]) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with([' ', '\t', '#', '-']) {
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let k = k.trim();
+        if !keys.iter().any(|want| want == k) {
+            continue;
+        }
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.insert(k.to_string(), v.to_string());
     }
     out
 }
@@ -161,5 +237,40 @@ mod tests {
     #[test]
     fn hex_encodes() {
         assert_eq!(hex(&[0x00, 0xab, 0x7f]), "00ab7f");
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn params(path: &std::path::Path, keys: Option<&[&str]>) -> FilesReadParams {
+        FilesReadParams {
+            path: path.display().to_string(),
+            keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn whole_files_only_when_world_readable_named_keys_always() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("isconfig.yml");
+        std::fs::write(
+            &f,
+            "HOST_ADDRESS: \"pf.example.com\"\nCLIENT_SECRET: s3cret\n  nested: x\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let whole = read(&params(&f, None));
+        assert!(whole.content.is_none());
+        assert!(whole.error.unwrap().contains("not world-readable"));
+        let some = read(&params(&f, Some(&["HOST_ADDRESS", "nested"])));
+        assert_eq!(some.values.len(), 1, "{:?}", some.values);
+        assert_eq!(some.values["HOST_ADDRESS"], "pf.example.com");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(read(&params(&f, None)).content.unwrap().contains("nested"));
+        let missing = read(&params(&dir.path().join("nope"), None));
+        assert!(!missing.exists && missing.error.is_none());
     }
 }

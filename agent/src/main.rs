@@ -1,6 +1,7 @@
 //! pfagent: the node agent behind pfctl. See DESIGN.md, "Parts and who owns what".
 
 mod access;
+mod actions;
 mod agent;
 mod cli;
 mod clock;
@@ -10,6 +11,7 @@ mod docker;
 mod engine_probes;
 mod facts;
 mod files;
+mod history;
 mod host;
 mod log;
 mod methods;

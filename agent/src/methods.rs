@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use pfproto::probe::{ContainerExecParams, FilesStatParams, HttpGetParams, NetProbeParams};
+use pfproto::history::{HistoryListParams, HistoryRecord, MAX_RECORDS};
+use pfproto::probe::{
+    ContainerExecParams, FilesReadParams, FilesStatParams, HttpGetParams, NetProbeParams,
+};
 use pfproto::{method, ErrorCode, PingResult, RpcError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -21,6 +24,15 @@ pub const CAPABILITIES: &[&str] = &[
     method::NET_PROBE,
     method::HTTP_GET,
     method::CONTAINER_EXEC,
+    method::HISTORY_APPEND,
+    method::HISTORY_LIST,
+    method::FILES_READ,
+    method::CONTAINERS_REMOVE,
+    method::SERVICE_UPDATE,
+    method::NODE_AVAILABILITY,
+    method::FILES_WRITE,
+    method::FILES_MODE,
+    method::AUDIT_LIST,
 ];
 
 /// Bounds on list parameters, so one request cannot ask for unbounded work.
@@ -31,7 +43,16 @@ pub fn exists(name: &str) -> bool {
     CAPABILITIES.contains(&name) && name != method::HELLO
 }
 
-pub async fn call(agent: Arc<Agent>, name: &str, params: Value) -> Result<Value, RpcError> {
+/// `peer`: who is on the other end (`uid N pid M`, or `stdio`), for the audit log.
+pub async fn call(
+    agent: Arc<Agent>,
+    name: &str,
+    params: Value,
+    peer: &str,
+) -> Result<Value, RpcError> {
+    if crate::actions::is_action(name) {
+        return crate::actions::call(&agent, name, params, peer).await;
+    }
     match name {
         method::AGENT_PING => {
             no_params(&params)?;
@@ -57,6 +78,19 @@ pub async fn call(agent: Arc<Agent>, name: &str, params: Value) -> Result<Value,
             let r = tokio::task::spawn_blocking(move || crate::files::stat_all(&p.paths))
                 .await
                 .map_err(|e| rpc(ErrorCode::Internal, format!("files.stat failed: {e}")))?;
+            to_value(r)
+        }
+        method::FILES_READ => {
+            let p: FilesReadParams = parse(name, params)?;
+            if p.keys.as_ref().is_some_and(|k| k.len() > MAX_PATHS) {
+                return Err(rpc(
+                    ErrorCode::InvalidParams,
+                    format!("files.read: at most {MAX_PATHS} keys per call"),
+                ));
+            }
+            let r = tokio::task::spawn_blocking(move || crate::files::read(&p))
+                .await
+                .map_err(|e| rpc(ErrorCode::Internal, format!("files.read failed: {e}")))?;
             to_value(r)
         }
         method::CONTAINERS_LIST => {
@@ -92,6 +126,26 @@ pub async fn call(agent: Arc<Agent>, name: &str, params: Value) -> Result<Value,
             }
             to_value(agent.engine.exec(p).await)
         }
+        method::HISTORY_APPEND => {
+            let record: HistoryRecord = parse(name, params)?;
+            tokio::task::spawn_blocking(move || agent.history.append(&record))
+                .await
+                .map_err(|e| rpc(ErrorCode::Internal, format!("history.append failed: {e}")))??;
+            Ok(Value::Object(Default::default()))
+        }
+        method::HISTORY_LIST => {
+            let p: HistoryListParams = parse(name, params)?;
+            if p.limit as usize > MAX_RECORDS {
+                return Err(rpc(
+                    ErrorCode::InvalidParams,
+                    format!("history.list: limit is at most {MAX_RECORDS}"),
+                ));
+            }
+            let r = tokio::task::spawn_blocking(move || agent.history.list(p.limit as usize))
+                .await
+                .map_err(|e| rpc(ErrorCode::Internal, format!("history.list failed: {e}")))??;
+            to_value(r)
+        }
         other => Err(rpc(
             ErrorCode::MethodNotFound,
             format!("unknown method '{other}'"),
@@ -117,13 +171,13 @@ fn no_params(params: &Value) -> Result<(), RpcError> {
     }
 }
 
-fn parse<T: DeserializeOwned>(name: &str, params: Value) -> Result<T, RpcError> {
+pub fn parse<T: DeserializeOwned>(name: &str, params: Value) -> Result<T, RpcError> {
     // serde's message names the field and type, never the value, so secrets stay out of it.
     serde_json::from_value(params)
         .map_err(|e| rpc(ErrorCode::InvalidParams, format!("{name}: {e}")))
 }
 
-fn to_value<T: Serialize>(v: T) -> Result<Value, RpcError> {
+pub fn to_value<T: Serialize>(v: T) -> Result<Value, RpcError> {
     serde_json::to_value(v).map_err(|e| rpc(ErrorCode::Internal, e.to_string()))
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use pfproto::probe::{
     HttpGet, HttpGetParams, NetProbe, NetProbeParams, NetResult, NetTarget, HTTP_SNIPPET_BYTES,
-    MAX_HTTP_TIMEOUT_MS, MAX_NET_TIMEOUT_MS,
+    MAX_HTTP_BODY_BYTES, MAX_HTTP_TIMEOUT_MS, MAX_NET_TIMEOUT_MS,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -17,7 +17,7 @@ const DEFAULT_NET_TIMEOUT_MS: u64 = 3_000;
 const DEFAULT_HTTP_TIMEOUT_MS: u64 = 10_000;
 /// Response head and body are each read up to this many bytes.
 const MAX_HEAD: usize = 64 * 1024;
-const MAX_BODY: usize = 64 * 1024;
+const MAX_BODY: usize = MAX_HTTP_BODY_BYTES + 1;
 
 pub fn clamp_timeout(ms: u64, default: u64, max: u64) -> u64 {
     if ms == 0 {
@@ -263,7 +263,12 @@ async fn fetch(
         Err(ParseError::Malformed(m)) => return Err(format!("malformed HTTP response: {m}")),
     };
     let mut body = resp.body;
-    body.truncate(HTTP_SNIPPET_BYTES);
+    let limit = p
+        .max_body_bytes
+        .unwrap_or(HTTP_SNIPPET_BYTES)
+        .min(MAX_HTTP_BODY_BYTES);
+    let truncated = body.len() > limit;
+    body.truncate(limit);
     let error = if timed_out {
         Some(format!("the body did not finish within {timeout_ms}ms"))
     } else {
@@ -272,6 +277,7 @@ async fn fetch(
     Ok(HttpGet {
         status: Some(resp.status),
         body_snippet: String::from_utf8_lossy(&body).into_owned(),
+        truncated,
         ms: 0,
         error,
     })

@@ -137,9 +137,11 @@ async fn read_requests<R: AsyncRead + Unpin>(
         };
         let agent = agent.clone();
         let tx = tx.clone();
+        let peer = peer.to_string();
         tokio::spawn(async move {
             // A nested task turns a handler panic into a JoinError we can answer.
-            let handler = tokio::spawn(async move { methods::call(agent, &name, params).await });
+            let handler =
+                tokio::spawn(async move { methods::call(agent, &name, params, &peer).await });
             let reply = match handler.await {
                 Ok(Ok(v)) => Reply::ok(id, v),
                 Ok(Err(e)) => Reply::err(Some(id), e.code, e.message),

@@ -516,3 +516,57 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn history_written_by_the_resident_agent_is_read_in_stdio_mode() {
+    let agent = Agent::start();
+    let mut c = agent.connect();
+    c.hello();
+    let record = |id: &str, ms: i64| {
+        json!({"run_id": id, "started_unix_ms": ms, "controller": "ctl", "status": "ok",
+               "results": [{"check": "node.disk", "node": "n1", "status": "ok", "message": ""}]})
+    };
+    for (i, (id, ms)) in [("older", 1_000), ("newer", 2_000)].into_iter().enumerate() {
+        let r = c.call(2 + i as u64, "history.append", record(id, ms));
+        assert!(r["error"].is_null(), "{r}");
+    }
+    let r = c.call(9, "history.list", json!({"limit": 500}));
+    assert_eq!(error_code(&r), "invalid_params", "{r}");
+    let huge = json!({"run_id": "huge", "started_unix_ms": 3_000, "controller": "c",
+                      "status": "ok", "results": [], "facts": {"pad": "x".repeat(1_100_000)}});
+    let r = c.call(10, "history.append", huge);
+    assert_eq!(error_code(&r), "invalid_params", "{r}");
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--stdio", "--state-dir"])
+        .arg(&agent.state)
+        .arg("--docker-host")
+        .arg(format!(
+            "unix://{}/no-docker.sock",
+            agent.dir.path().display()
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin
+        .write_all(b"{\"id\":1,\"method\":\"hello\",\"params\":{\"protocol\":1,\"client\":\"t\"}}\n{\"id\":2,\"method\":\"history.list\",\"params\":{\"limit\":10}}\n")
+        .unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    let r: Value = serde_json::from_str(&line).unwrap();
+    let ids: Vec<&str> = r["result"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["newer", "older"], "{r}");
+    drop(stdin);
+    wait_timeout(&mut child, Duration::from_secs(20));
+}

@@ -4,8 +4,10 @@
 //! The agent answers each with `{id, result}` or `{id, error}` and may send `{id, event}` progress
 //! lines before the answer. Lines are bounded by [`MAX_LINE`].
 
+pub mod action;
 pub mod facts;
 pub mod framing;
+pub mod history;
 pub mod probe;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,15 @@ pub mod method {
     pub const NET_PROBE: &str = "net.probe";
     pub const HTTP_GET: &str = "http.get";
     pub const CONTAINER_EXEC: &str = "container.exec";
+    pub const HISTORY_APPEND: &str = "history.append";
+    pub const HISTORY_LIST: &str = "history.list";
+    pub const FILES_READ: &str = "files.read";
+    pub const CONTAINERS_REMOVE: &str = "containers.remove";
+    pub const SERVICE_UPDATE: &str = "service.update";
+    pub const NODE_AVAILABILITY: &str = "node.availability";
+    pub const FILES_WRITE: &str = "files.write";
+    pub const FILES_MODE: &str = "files.mode";
+    pub const AUDIT_LIST: &str = "audit.list";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

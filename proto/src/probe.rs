@@ -14,6 +14,8 @@ pub const MAX_NET_TIMEOUT_MS: u64 = 10_000;
 pub const MAX_HTTP_TIMEOUT_MS: u64 = 30_000;
 /// Bytes of body returned in `HttpGet::body_snippet`.
 pub const HTTP_SNIPPET_BYTES: usize = 512;
+/// The most body `http.get` returns when asked for more than a snippet (JSON APIs).
+pub const MAX_HTTP_BODY_BYTES: usize = 1024 * 1024;
 /// Upper bound on `ContainerExecParams::timeout_ms`.
 pub const MAX_EXEC_TIMEOUT_MS: u64 = 60_000;
 /// Bytes of output returned in `ContainerExec::output`.
@@ -26,6 +28,33 @@ pub const TASKS_PER_SERVICE: usize = 20;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct FilesStatParams {
     pub paths: Vec<String>,
+}
+
+/// Largest file `files.read` returns.
+pub const MAX_READ_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FilesReadParams {
+    pub path: String,
+    /// When set, only these top-level `key: value` entries of a flat YAML file are returned
+    /// (in `values`), never the rest of the file. Without it the whole file is returned, and only
+    /// when it is world-readable: files that may hold secrets never cross the wire whole.
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FileRead {
+    pub path: String,
+    /// False for a missing path (which is not an error).
+    pub exists: bool,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, String>,
+    /// Why the file could not be read (permissions, not a regular file, too large, not UTF-8).
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -201,6 +230,10 @@ pub struct HttpGetParams {
     pub timeout_ms: u64,
     #[serde(default)]
     pub basic_auth: Option<BasicAuth>,
+    /// How much of the body to return: [`HTTP_SNIPPET_BYTES`] when absent, at most
+    /// [`MAX_HTTP_BODY_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<usize>,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -223,8 +256,12 @@ pub struct HttpGet {
     /// `None` when no status line was received.
     #[serde(default)]
     pub status: Option<u16>,
-    /// The first [`HTTP_SNIPPET_BYTES`] bytes of the body, lossily decoded as UTF-8.
+    /// The first [`HTTP_SNIPPET_BYTES`] (or `max_body_bytes`) bytes of the body, lossily decoded
+    /// as UTF-8.
     pub body_snippet: String,
+    /// The body was longer than what was returned.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     pub ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

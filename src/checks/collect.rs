@@ -7,15 +7,17 @@ use crate::profile::Profile;
 use crate::rpc::AgentConn;
 use crate::transport::Route;
 use pfproto::facts::NodeFacts;
+use pfproto::history::{HistoryList, HistoryListParams, HistoryRecord};
 use pfproto::method;
 use pfproto::probe::{
-    ContainerList, FilesStat, FilesStatParams, HttpGet, HttpGetParams, NetProbe, NetProbeParams,
+    ContainerExec, ContainerExecParams, ContainerList, FilesStat, FilesStatParams, HttpGet, HttpGetParams, NetProbe, NetProbeParams,
     NetTarget, SwarmView,
 };
 use pfproto::PingResult;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The node's clock against ours, measured over one round trip.
@@ -38,14 +40,27 @@ pub struct NodeObs {
     pub swarm: Option<Result<SwarmView, String>>,
     pub net: Result<NetProbe, String>,
     pub http: Vec<(String, Result<HttpGet, String>)>,
+    /// The node's recent healthcheck runs, newest first (for "what changed").
+    pub history: Result<Vec<HistoryRecord>, String>,
+    /// "verify cmd in container": per exec probe, each local running container's answer.
+    pub exec: Vec<ExecObs>,
+    /// Set on the one node that ran the application probes.
+    pub app: Option<super::app::AppObs>,
     /// Milliseconds per collector, so slow checks are visible.
     pub timings: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug)]
+pub struct ExecObs {
+    pub service: String,
+    /// Container name and its answer; empty when no container of the service runs here.
+    pub runs: Vec<(String, Result<ContainerExec, String>)>,
 }
 
 /// How long one collector may take before its checks become `unknown`.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(15);
 
-async fn timed<T: DeserializeOwned>(
+pub(crate) async fn timed<T: DeserializeOwned>(
     conn: &AgentConn,
     method: &str,
     params: Value,
@@ -69,13 +84,16 @@ async fn timed<T: DeserializeOwned>(
     r
 }
 
-/// `peers`: the other nodes' addresses, probed on the swarm ports from this node.
+/// `peers`: the other nodes' addresses, probed on the swarm ports from this node. The first node
+/// to take `app_claim` also runs the application probes.
 pub async fn collect(
     node: &Node,
     profile: &Profile,
     peers: &[String],
+    app_claim: &AtomicBool,
 ) -> Result<NodeObs, NodeError> {
     let (conn, route) = node.agent().await?;
+    let runs_app = !app_claim.swap(true, Ordering::SeqCst);
     let timings = std::sync::Mutex::new(BTreeMap::new());
     let t = &timings;
     let files: Vec<String> = profile.files.iter().map(|f| f.path.clone()).collect();
@@ -156,6 +174,7 @@ pub async fn collect(
                 url: e.url.clone(),
                 timeout_ms: e.timeout_ms,
                 basic_auth: None,
+                max_body_bytes: None,
             };
             let deadline = Duration::from_millis(e.timeout_ms + 2000);
             let r = timed::<HttpGet>(
@@ -171,8 +190,27 @@ pub async fn collect(
         }
         out
     };
-    let (clock, facts, files, containers, swarm, net, http) =
-        tokio::join!(clock, facts, files, containers, swarm, net, http);
+    let app = async {
+        if runs_app {
+            Some(super::app::collect(conn, profile, &node.target.name, t).await)
+        } else {
+            None
+        }
+    };
+    let history = timed::<HistoryList>(
+        conn,
+        method::HISTORY_LIST,
+        serde_json::to_value(HistoryListParams {
+            limit: crate::history::COLLECT_LIMIT,
+        })
+        .unwrap_or_default(),
+        CALL_DEADLINE,
+        t,
+        "history",
+    );
+    let (clock, facts, files, containers, swarm, net, http, app, history) =
+        tokio::join!(clock, facts, files, containers, swarm, net, http, app, history);
+    let exec = exec_probes(conn, profile, &containers, t).await;
     let is_manager = facts
         .as_ref()
         .map(|f| f.docker.swarm.is_manager)
@@ -187,8 +225,51 @@ pub async fn collect(
         swarm: is_manager.then_some(swarm),
         net,
         http,
+        history: history.map(|h| h.records),
+        exec,
+        app,
         timings: timings.into_inner().unwrap_or_default(),
     })
+}
+
+/// Runs each exec probe in every running container of its service on this node, all at once.
+async fn exec_probes(
+    conn: &AgentConn,
+    profile: &Profile,
+    containers: &Result<ContainerList, String>,
+    t: &std::sync::Mutex<BTreeMap<&'static str, u64>>,
+) -> Vec<ExecObs> {
+    let Ok(list) = containers else {
+        return Vec::new();
+    };
+    let probes = profile.exec.iter().map(|p| async move {
+        let local = list
+            .containers
+            .iter()
+            .filter(|c| c.state == "running" && c.service.as_deref() == Some(p.service.as_str()));
+        let runs = local.map(|c| async move {
+            let params = ContainerExecParams {
+                container: c.id.clone(),
+                cmd: p.cmd.clone(),
+                timeout_ms: p.timeout_ms,
+            };
+            let r = timed::<ContainerExec>(
+                conn,
+                method::CONTAINER_EXEC,
+                serde_json::to_value(params).unwrap_or_default(),
+                Duration::from_millis(p.timeout_ms) + Duration::from_secs(2),
+                t,
+                "exec",
+            )
+            .await;
+            (c.name.clone(), r)
+        });
+        ExecObs {
+            service: p.service.clone(),
+            runs: futures_util::future::join_all(runs).await,
+        }
+    });
+    futures_util::future::join_all(probes).await
 }
 
 pub fn timings_json(obs: &NodeObs) -> Value {

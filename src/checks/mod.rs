@@ -1,9 +1,13 @@
 //! Healthcheck as data: a catalogue of checks (id, title, scope, stage, impact), collectors that
 //! gather facts from the agents, and analyzers that turn facts into outcomes.
 
+pub mod app;
 pub mod cluster;
 pub mod collect;
+pub mod compose;
+pub mod couchbase;
 pub mod node;
+pub mod rabbitmq;
 
 use crate::report::{CheckResult, Status};
 use serde_json::Value;
@@ -66,7 +70,20 @@ checks! {
     "stack.singleton", "verify singleton services", Cluster, SWARM_STACK, "two copies of a singleton corrupt its data";
     "containers.exited", "get exited container count", Node, SWARM_STACK, "stale containers fill the disk";
     "containers.exited_total", "get exited container count cluster-wide", Cluster, SWARM_STACK, "stale containers fill the disk";
+    "compose.valid", "verify compose file", Cluster, SWARM_STACK, "a wrong compose file redeploys the stack wrong (data on the wrong node, a single point of failure)";
     "endpoint.http", "verify endpoint", Node, APPLICATION, "the service behind this URL does not answer";
+    "container.cmd", "verify cmd in container", Node, APPLICATION, "a container that runs but cannot do its work";
+    "dex.discovery", "check dex connectivity", Cluster, APPLICATION, "nobody can log in to the GUI or the API";
+    "tls.certificate", "verify tls certificate", Cluster, APPLICATION, "browsers and API clients refuse an expired or misnamed certificate";
+    "rabbitmq.nodes", "check rabbit cluster count", Cluster, APPLICATION, "a missing RabbitMQ node loses its queues' mirrors";
+    "rabbitmq.alarms", "check rabbit cluster alarms", Cluster, APPLICATION, "a memory or disk alarm blocks every publisher: no task is queued";
+    "rabbitmq.partitions", "check rabbit partitions", Cluster, APPLICATION, "a partitioned RabbitMQ cluster loses or duplicates messages";
+    "rabbitmq.ha_policy", "verify rabbit ha policy", Cluster, APPLICATION, "queues without mirrors are lost with their node";
+    "couchbase.nodes", "verify couchbase nodes", Cluster, APPLICATION, "fewer Couchbase nodes than db_host lists: less redundancy, failed API calls";
+    "couchbase.replicas", "verify bucket replicas", Cluster, APPLICATION, "a bucket without replicas loses data with one node";
+    "couchbase.indexes", "verify node indexes", Cluster, APPLICATION, "queries fail with 'No index available' (HTTP 500 in the GUI)";
+    "couchbase.rebalance", "verify couchbase rebalanced", Cluster, APPLICATION, "an unbalanced cluster serves some data from one copy only";
+    "couchbase.primary_index", "verify no primary index", Cluster, APPLICATION, "a #primary index lets slow full scans run in production";
 }
 
 pub fn def(id: &str) -> &'static CheckDef {

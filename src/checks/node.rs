@@ -200,6 +200,9 @@ pub fn analyze(name: &str, obs: &NodeObs, profile: &Profile) -> Vec<Finding> {
         for (name, _) in &obs.http {
             out.push(f("endpoint.http", Status::Skip, why.clone()).with(json!({"endpoint": name})));
         }
+        if !profile.exec.is_empty() {
+            out.push(f("container.cmd", Status::Skip, why));
+        }
         return out;
     }
     let sw = &facts.docker.swarm;
@@ -282,5 +285,58 @@ pub fn analyze(name: &str, obs: &NodeObs, profile: &Profile) -> Vec<Finding> {
         };
         out.push(finding.with(json!({"endpoint": name})));
     }
+    if !profile.exec.is_empty() {
+        out.push(exec(name, obs));
+    }
     out
+}
+
+/// One line per node for all exec probes: the worst container's answer decides.
+fn exec(name: &str, obs: &NodeObs) -> Finding {
+    let f = |s, m: String| Finding::new("container.cmd", name, s, m);
+    if let Err(e) = &obs.containers {
+        return f(Status::Unknown, format!("containers not listed: {e}"));
+    }
+    let mut failed = Vec::new();
+    let mut unknown = Vec::new();
+    let mut ok = Vec::new();
+    let mut absent = Vec::new();
+    for probe in &obs.exec {
+        if probe.runs.is_empty() {
+            absent.push(probe.service.as_str());
+        }
+        for (container, r) in &probe.runs {
+            match r {
+                Ok(x) => match (x.exit_code, &x.error) {
+                    (Some(0), _) => ok.push(container.as_str()),
+                    (Some(code), _) => failed.push(format!(
+                        "{container}: exit {code}: {}",
+                        x.output.trim().chars().take(200).collect::<String>()
+                    )),
+                    (None, e) => unknown.push(format!(
+                        "{container}: {}",
+                        e.as_deref().unwrap_or("did not finish")
+                    )),
+                },
+                Err(e) => unknown.push(format!("{container}: {e}")),
+            }
+        }
+    }
+    let evidence = json!({"ok": ok, "failed": failed, "unknown": unknown, "not_here": absent});
+    let finding = if !failed.is_empty() {
+        f(Status::Fail, failed.join("; "))
+    } else if !unknown.is_empty() {
+        f(Status::Unknown, unknown.join("; "))
+    } else if ok.is_empty() {
+        f(
+            Status::Skip,
+            format!("{} not running on this node", absent.join(", ")),
+        )
+    } else {
+        f(
+            Status::Ok,
+            format!("{} container(s) answered", ok.len()),
+        )
+    };
+    finding.with(evidence)
 }

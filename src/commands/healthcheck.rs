@@ -4,13 +4,19 @@ use crate::checks::collect::{self, NodeObs};
 use crate::checks::{self, def, Finding, Scope};
 use crate::cli::HealthArgs;
 use crate::context::{node_report, now_unix_ms, Ctx};
-use crate::fanout::each_node;
+use crate::fanout::each_node_open;
 use crate::profile;
 use crate::report::Status;
 use anyhow::Result;
 use std::collections::BTreeMap;
 
 pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
+    if let Some(limit) = args.history {
+        return crate::history::list(ctx, limit).await;
+    }
+    let Some(cron) = crate::cron::begin(ctx, args).await? else {
+        return Ok(crate::cron::EXIT_BUSY);
+    };
     let profile_name = args
         .profile
         .clone()
@@ -22,7 +28,9 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
     )?;
     let emitter = ctx.emitter("healthcheck");
     let hosts: Vec<String> = ctx.targets.iter().filter_map(|t| t.host.clone()).collect();
-    let outcomes = each_node(
+    let app_claim = std::sync::atomic::AtomicBool::new(false);
+    // Kept open: the run is recorded in each node's history through the same connection.
+    let (outcomes, open): (Vec<_>, Vec<_>) = each_node_open(
         &ctx.targets,
         &ctx.fanout,
         async |node| {
@@ -31,11 +39,13 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
                 .filter(|h| Some(*h) != node.target.host.as_ref())
                 .cloned()
                 .collect();
-            collect::collect(node, &profile, &peers).await
+            collect::collect(node, &profile, &peers, &app_claim).await
         },
         |o| emitter.node_done(&node_report(o)),
     )
-    .await;
+    .await
+    .into_iter()
+    .unzip();
 
     let mut findings: Vec<Finding> = Vec::new();
     let mut reachable: BTreeMap<String, &NodeObs> = BTreeMap::new();
@@ -76,7 +86,8 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
                     .iter()
                     .filter(|d| d.scope == Scope::Node && d.stage > def(first).stage)
                 {
-                    if d.id != "endpoint.http" {
+                    let configured = d.id != "container.cmd" || !profile.exec.is_empty();
+                    if d.id != "endpoint.http" && configured {
                         findings.push(Finding::new(d.id, name, Status::Skip, why.clone()));
                     }
                 }
@@ -85,12 +96,15 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
         }
         nodes.push(report);
     }
+    let now_unix = now_unix_ms() / 1000;
     findings.extend(checks::cluster::analyze(
         &reachable,
         &unreachable,
         &profile,
-        now_unix_ms() / 1000,
+        now_unix,
     ));
+    let app = reachable.values().find_map(|o| o.app.as_ref());
+    findings.extend(checks::app::analyze(app, &profile, now_unix));
 
     let fail_on_warn = args.fail_on == Some(crate::cli::FailOn::Warn);
     let mut results = Vec::new();
@@ -103,6 +117,7 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
         emitter.result(&r);
         results.push(r);
     }
-    let report = ctx.report("healthcheck", nodes, results);
-    Ok(ctx.finish(&emitter, &report))
+    let mut report = ctx.report("healthcheck", nodes, results);
+    crate::history::conclude(&mut report, &outcomes, open).await;
+    Ok(cron.finish(ctx, args, &emitter, &report).await)
 }

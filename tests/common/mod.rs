@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod fixture_http;
+
 pub const PASSWORD: &str = "Is@dm#n:p w0rd";
 
 pub fn repo() -> PathBuf {

@@ -57,7 +57,8 @@ fn hc(home: &Path, inv: &Path, args: &[&str]) -> Run {
 
 type Problems = BTreeMap<(String, String), (String, String)>;
 
-/// Everything not ok, except the time-sync skips this machine always has.
+/// Everything not ok, except the time-sync skips this machine always has and the checks of
+/// application sections the demo profile does not configure.
 fn problems(r: &Run) -> Problems {
     r.json()["results"]
         .as_array()
@@ -65,6 +66,12 @@ fn problems(r: &Run) -> Problems {
         .iter()
         .filter(|x| x["status"] != "ok")
         .filter(|x| !(x["check"] == "time.sync" && x["status"] == "skip"))
+        .filter(|x| {
+            !(x["status"] == "skip"
+                && x["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(pfctl::checks::app::NOT_CONFIGURED)))
+        })
         .map(|x| {
             let k = (
                 x["check"].as_str().unwrap().to_string(),
@@ -147,6 +154,15 @@ fn healthy_demo_cluster_is_clean() {
         "{}",
         doc["nodes"][0]
     );
+    // The application probes ran from one node, named in the evidence.
+    assert!(message(&r, "tls.certificate", "cluster").contains("names demo.example.com"));
+    assert!(message(&r, "compose.valid", "cluster").contains("3 services"));
+    let from = &r.result("compose.valid", "cluster")["evidence"]["probed_from"];
+    assert!(from.as_str().is_some_and(|n| n.starts_with("node")), "{from}");
+    // One web task per node, and each answered the command.
+    for n in ["node1", "node2", "node3"] {
+        assert_eq!(message(&r, "container.cmd", n), "1 container(s) answered", "{n}");
+    }
     // The plain form keeps the original tool's line shape.
     let plain = run(pfctl_cmd(home.path()).arg("--inventory").arg(&inv).args([
         "healthcheck",
@@ -474,4 +490,124 @@ fn an_endpoint_that_never_answers_is_unknown_within_its_deadline() {
     assert_eq!(y["status"], "fail", "{y}");
     assert!(y["message"].as_str().unwrap().contains("refused"), "{y}");
     assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+/// Writes `content` as /etc/iservices/NAME on every node (their /etc/iservices is a host directory).
+fn write_on_all_nodes(name: &str, content: &[u8]) {
+    for n in 1..=3 {
+        let path = tc_dir().join(format!("nodes/node{n}/iservices/{name}"));
+        std::fs::write(&path, content).unwrap();
+    }
+}
+
+/// A self-signed certificate for `name`, valid between the two dates (year, month, day).
+fn cert(name: &str, from: (i32, u8, u8), to: (i32, u8, u8)) -> String {
+    let mut p = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+    p.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+    p.not_after = rcgen::date_time_ymd(to.0, to.1, to.2);
+    let key = rcgen::KeyPair::generate().unwrap();
+    p.self_signed(&key).unwrap().pem()
+}
+
+#[test]
+fn an_override_that_unpins_and_shrinks_fails_the_compose_check() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    write_on_all_nodes(
+        "docker-compose-override.yml",
+        b"services:\n  db:\n    deploy:\n      placement:\n        constraints: []\n  web:\n    deploy:\n      replicas: 1\n  worker:\n    environment:\n      db_host: localhost\n",
+    );
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    let r = expect_exactly(home.path(), &inv, &[("compose.valid", "cluster", "fail")]);
+    let m = message(&r, "compose.valid", "cluster");
+    for want in [
+        "db is not pinned",
+        "web has 1 replica(s) (needs at least 3 replicas)",
+        "worker db_host lacks db",
+    ] {
+        assert!(m.contains(want), "{want} in {m}");
+    }
+}
+
+#[test]
+fn an_expired_or_misnamed_certificate_fails() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    let home = fresh_home();
+    let inv = lab_inventory(home.path(), "");
+    write_on_all_nodes(
+        "is_cert.pem",
+        cert("demo.example.com", (2020, 1, 1), (2021, 1, 1)).as_bytes(),
+    );
+    let r = expect_exactly(home.path(), &inv, &[("tls.certificate", "cluster", "fail")]);
+    assert!(message(&r, "tls.certificate", "cluster").starts_with("expired "));
+    write_on_all_nodes(
+        "is_cert.pem",
+        cert("other.example.com", (2020, 1, 1), (2090, 1, 1)).as_bytes(),
+    );
+    let r = expect_exactly(home.path(), &inv, &[("tls.certificate", "cluster", "fail")]);
+    let m = message(&r, "tls.certificate", "cluster");
+    assert!(
+        m.contains("does not name HOST_ADDRESS demo.example.com (names: other.example.com"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_command_failing_in_the_containers_is_named_per_node() {
+    let _l = shared();
+    cluster();
+    let home = fresh_home();
+    let inv = lab_inventory(
+        home.path(),
+        "\n[[clusters.test.overrides.exec]]\nservice = \"pfdemo_web\"\ncmd = [\"sh\", \"-c\", \"echo no-database >&2; exit 3\"]\n",
+    );
+    let r = hc(home.path(), &inv, &[]);
+    let failed: Vec<String> = ["node1", "node2", "node3"]
+        .iter()
+        .filter(|n| r.result("container.cmd", n)["status"] == "fail")
+        .map(|n| message(&r, "container.cmd", n))
+        .collect();
+    assert!(!failed.is_empty(), "{r:?}");
+    for m in failed {
+        assert!(
+            m.starts_with("pfdemo_web.") && m.contains(": exit 3: no-database"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn dex_discovery_is_read_through_the_agents() {
+    let _l = shared();
+    cluster();
+    let doc = |issuer: &str| format!(r#"{{"issuer":"{issuer}","authorization_endpoint":"{issuer}/auth"}}"#);
+    let path = "/dex/.well-known/openid-configuration".to_string();
+    let probe = |routes: Vec<(String, u16, String)>, issuer: Option<&str>| {
+        let server = fixture_http::FixtureServer::start(routes);
+        let home = fresh_home();
+        let expect = issuer
+            .map(|i| format!("issuer = \"{i}\"\n"))
+            .unwrap_or_default();
+        let inv = lab_inventory(
+            home.path(),
+            &format!("\n[clusters.test.overrides.dex]\nurl = \"{}/dex\"\n{expect}", server.url),
+        );
+        let r = hc(home.path(), &inv, &[]);
+        assert!(server.paths().contains(&path), "{:?}", server.paths());
+        r.result("dex.discovery", "cluster")
+    };
+    let issuer = "https://demo.example.com/dex";
+    let ok = probe(vec![(path.clone(), 200, doc(issuer))], Some(issuer));
+    assert_eq!(ok["status"], "ok", "{ok}");
+    let moved = probe(vec![(path.clone(), 200, doc(issuer))], Some("https://other/dex"));
+    assert_eq!(moved["status"], "warn", "{moved}");
+    assert!(moved["message"].as_str().unwrap().contains("https://other/dex"));
+    let broken = probe(vec![(path.clone(), 500, "storage unavailable".into())], None);
+    assert_eq!(broken["status"], "fail", "{broken}");
+    assert!(broken["message"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP 500: storage unavailable"));
 }
