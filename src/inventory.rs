@@ -448,4 +448,3 @@ user = "root"
         assert!(apply_limit(t, &["zzz".into()]).is_err());
     }
 }
-

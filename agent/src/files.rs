@@ -82,8 +82,8 @@ pub fn read(p: &FilesReadParams) -> FileRead {
         return out;
     }
     let mut bytes = Vec::new();
-    if let Err(e) = std::fs::File::open(&p.path)
-        .and_then(|f| f.take(MAX_READ_BYTES).read_to_end(&mut bytes))
+    if let Err(e) =
+        std::fs::File::open(&p.path).and_then(|f| f.take(MAX_READ_BYTES).read_to_end(&mut bytes))
     {
         out.error = Some(format!("cannot read: {}", io_text(&e)));
         return out;

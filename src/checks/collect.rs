@@ -10,8 +10,8 @@ use pfproto::facts::NodeFacts;
 use pfproto::history::{HistoryList, HistoryListParams, HistoryRecord};
 use pfproto::method;
 use pfproto::probe::{
-    ContainerExec, ContainerExecParams, ContainerList, FilesStat, FilesStatParams, HttpGet, HttpGetParams, NetProbe, NetProbeParams,
-    NetTarget, SwarmView,
+    ContainerExec, ContainerExecParams, ContainerList, FilesStat, FilesStatParams, HttpGet,
+    HttpGetParams, NetProbe, NetProbeParams, NetTarget, SwarmView,
 };
 use pfproto::PingResult;
 use serde::de::DeserializeOwned;

@@ -333,10 +333,7 @@ fn exec(name: &str, obs: &NodeObs) -> Finding {
             format!("{} not running on this node", absent.join(", ")),
         )
     } else {
-        f(
-            Status::Ok,
-            format!("{} container(s) answered", ok.len()),
-        )
+        f(Status::Ok, format!("{} container(s) answered", ok.len()))
     };
     finding.with(evidence)
 }

@@ -158,10 +158,17 @@ fn healthy_demo_cluster_is_clean() {
     assert!(message(&r, "tls.certificate", "cluster").contains("names demo.example.com"));
     assert!(message(&r, "compose.valid", "cluster").contains("3 services"));
     let from = &r.result("compose.valid", "cluster")["evidence"]["probed_from"];
-    assert!(from.as_str().is_some_and(|n| n.starts_with("node")), "{from}");
+    assert!(
+        from.as_str().is_some_and(|n| n.starts_with("node")),
+        "{from}"
+    );
     // One web task per node, and each answered the command.
     for n in ["node1", "node2", "node3"] {
-        assert_eq!(message(&r, "container.cmd", n), "1 container(s) answered", "{n}");
+        assert_eq!(
+            message(&r, "container.cmd", n),
+            "1 container(s) answered",
+            "{n}"
+        );
     }
     // The plain form keeps the original tool's line shape.
     let plain = run(pfctl_cmd(home.path()).arg("--inventory").arg(&inv).args([
@@ -582,7 +589,9 @@ fn a_command_failing_in_the_containers_is_named_per_node() {
 fn dex_discovery_is_read_through_the_agents() {
     let _l = shared();
     cluster();
-    let doc = |issuer: &str| format!(r#"{{"issuer":"{issuer}","authorization_endpoint":"{issuer}/auth"}}"#);
+    let doc = |issuer: &str| {
+        format!(r#"{{"issuer":"{issuer}","authorization_endpoint":"{issuer}/auth"}}"#)
+    };
     let path = "/dex/.well-known/openid-configuration".to_string();
     let probe = |routes: Vec<(String, u16, String)>, issuer: Option<&str>| {
         let server = fixture_http::FixtureServer::start(routes);
@@ -592,7 +601,10 @@ fn dex_discovery_is_read_through_the_agents() {
             .unwrap_or_default();
         let inv = lab_inventory(
             home.path(),
-            &format!("\n[clusters.test.overrides.dex]\nurl = \"{}/dex\"\n{expect}", server.url),
+            &format!(
+                "\n[clusters.test.overrides.dex]\nurl = \"{}/dex\"\n{expect}",
+                server.url
+            ),
         );
         let r = hc(home.path(), &inv, &[]);
         assert!(server.paths().contains(&path), "{:?}", server.paths());
@@ -601,10 +613,19 @@ fn dex_discovery_is_read_through_the_agents() {
     let issuer = "https://demo.example.com/dex";
     let ok = probe(vec![(path.clone(), 200, doc(issuer))], Some(issuer));
     assert_eq!(ok["status"], "ok", "{ok}");
-    let moved = probe(vec![(path.clone(), 200, doc(issuer))], Some("https://other/dex"));
+    let moved = probe(
+        vec![(path.clone(), 200, doc(issuer))],
+        Some("https://other/dex"),
+    );
     assert_eq!(moved["status"], "warn", "{moved}");
-    assert!(moved["message"].as_str().unwrap().contains("https://other/dex"));
-    let broken = probe(vec![(path.clone(), 500, "storage unavailable".into())], None);
+    assert!(moved["message"]
+        .as_str()
+        .unwrap()
+        .contains("https://other/dex"));
+    let broken = probe(
+        vec![(path.clone(), 500, "storage unavailable".into())],
+        None,
+    );
     assert_eq!(broken["status"], "fail", "{broken}");
     assert!(broken["message"]
         .as_str()
