@@ -4,6 +4,10 @@ dir=target/testcluster
 pfctl=target/release/pfctl
 
 bench_setup() {
+  # Resizing the cluster would pull it from under running tests: hold their lock exclusively.
+  mkdir -p "$dir"
+  exec 9>"$dir/tests.lock"
+  flock -x 9
   cargo build --release -q -p pfctl -p pfagent
   command -v parallel-ssh >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pssh >/dev/null
   command -v bc >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bc >/dev/null

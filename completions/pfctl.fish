@@ -46,6 +46,8 @@ complete -c pfctl -n "__fish_pfctl_needs_command" -s h -l help -d 'Print help (s
 complete -c pfctl -n "__fish_pfctl_needs_command" -s V -l version -d 'Print version'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
@@ -94,6 +96,52 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s k -l ask-pas
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l max-actions -d 'Apply at most this many actions; the rest are reported as skipped' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l source -d 'Copy drifted files from this node instead of from the majority (never secret files)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l keep-exited -d 'Stopped containers to keep per service (the newest), for diagnosis' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l dry-run -d 'Show the plan and change nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s y -l yes -d 'Apply without asking (needed when there is no terminal to ask on)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l force -d 'Act even when more than half the nodes are unreachable or their agent or engine failed'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l last -d 'Entries to read from each node (its newest)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and not __fish_seen_subcommand_from install status help" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
@@ -159,12 +207,17 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subco
 complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
 complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l action -r -f -a "facts\t''
-healthcheck\t''"
+healthcheck\t''
+autoheal\t''
+modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l lock-wait -d 'With --cron: seconds to wait for another run to release the lock before giving up' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l notify -d 'POST the JSON report to this URL (3 attempts); a failure is reported on stderr and never changes the exit code. With --cron, only when something is wrong or changed. A URL with a token is better passed as PFCTL_NOTIFY_URL: arguments are visible to other local users' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l max-actions -d 'Apply at most this many actions; the rest are reported as skipped' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l source -d 'Copy drifted files from this node instead of from the majority (never secret files)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l keep-exited -d 'Stopped containers to keep per service (the newest), for diagnosis' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
@@ -181,17 +234,25 @@ ndjson\t''
 plain\t''
 junit\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l cron -d 'For crontabs: no prompts, colour or progress; one run at a time per cluster (a lock under $PFCTL_STATE_DIR, else $XDG_STATE_HOME/pfctl or ~/.local/state/pfctl); a last-run.json status file; output only when something is wrong or changed. Exit 75 when another run holds the lock'
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l dry-run -d 'Show the plan and change nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s y -l yes -d 'Apply without asking (needed when there is no terminal to ask on)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l force -d 'Act even when more than half the nodes are unreachable or their agent or engine failed'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s q -l quiet -d 'No progress display'
-complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l action -r -f -a "facts\t''
-healthcheck\t''"
+healthcheck\t''
+autoheal\t''
+modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l lock-wait -d 'With --cron: seconds to wait for another run to release the lock before giving up' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l notify -d 'POST the JSON report to this URL (3 attempts); a failure is reported on stderr and never changes the exit code. With --cron, only when something is wrong or changed. A URL with a token is better passed as PFCTL_NOTIFY_URL: arguments are visible to other local users' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l max-actions -d 'Apply at most this many actions; the rest are reported as skipped' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l source -d 'Copy drifted files from this node instead of from the majority (never secret files)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l keep-exited -d 'Stopped containers to keep per service (the newest), for diagnosis' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
@@ -208,15 +269,20 @@ ndjson\t''
 plain\t''
 junit\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l cron -d 'For crontabs: no prompts, colour or progress; one run at a time per cluster (a lock under $PFCTL_STATE_DIR, else $XDG_STATE_HOME/pfctl or ~/.local/state/pfctl); a last-run.json status file; output only when something is wrong or changed. Exit 75 when another run holds the lock'
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l dry-run -d 'Show the plan and change nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s y -l yes -d 'Apply without asking (needed when there is no terminal to ask on)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l force -d 'Act even when more than half the nodes are unreachable or their agent or engine failed'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s q -l quiet -d 'No progress display'
-complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s h -l help -d 'Print help'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck agent node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck agent node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck agent node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck agent node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck agent node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck agent node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Version, mode and uptime of the agent on each node'

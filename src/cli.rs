@@ -89,6 +89,11 @@ pub enum Command {
     Facts,
     /// Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints.
     Healthcheck(HealthArgs),
+    /// Fix what healthcheck finds: show a plan, apply it (asking first), check again and report
+    /// per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe.
+    Autoheal(AutohealArgs),
+    /// What the agents did on request (autoheal's actions), per node and cluster-wide, newest first.
+    Audit(AuditArgs),
     /// Install, upgrade or inspect pfagent on the nodes.
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -122,12 +127,70 @@ pub struct LegacyAction {
     pub action: LegacyKind,
     #[command(flatten)]
     pub health: HealthArgs,
+    /// Used by `--action autoheal` and `--action modify_iservices_volumes_owner`.
+    #[command(flatten)]
+    pub heal: HealOpts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LegacyKind {
     Facts,
     Healthcheck,
+    Autoheal,
+    /// Owner and mode of the profile's secret files (root, 0600): autoheal limited to that.
+    #[value(name = "modify_iservices_volumes_owner")]
+    ModifyIservicesVolumesOwner,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct AutohealArgs {
+    /// Platform profile: powerflow, demo or a TOML file (default: the inventory's, else powerflow).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub opts: HealOpts,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HealOpts {
+    /// Show the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply without asking (needed when there is no terminal to ask on).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Apply at most this many actions; the rest are reported as skipped.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_actions: usize,
+    /// Act even when more than half the nodes are unreachable or their agent or engine failed.
+    #[arg(long)]
+    pub force: bool,
+    /// Copy drifted files from this node instead of from the majority (never secret files).
+    #[arg(long, value_name = "NODE")]
+    pub source: Option<String>,
+    /// Stopped containers to keep per service (the newest), for diagnosis.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub keep_exited: usize,
+}
+
+impl Default for HealOpts {
+    fn default() -> Self {
+        HealOpts {
+            dry_run: false,
+            yes: false,
+            max_actions: 10,
+            force: false,
+            source: None,
+            keep_exited: 2,
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    /// Entries to read from each node (its newest).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub last: u32,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -43,7 +43,17 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         Command::NodeAction(a) | Command::ClusterAction(a) => match a.action {
             LegacyKind::Facts => commands::facts::run(&ctx, "facts").await,
             LegacyKind::Healthcheck => commands::healthcheck::run(&ctx, &a.health).await,
+            LegacyKind::Autoheal | LegacyKind::ModifyIservicesVolumesOwner => {
+                let args = pfctl::cli::AutohealArgs {
+                    profile: a.health.profile.clone(),
+                    opts: a.heal.clone(),
+                };
+                let only_owner = a.action == LegacyKind::ModifyIservicesVolumesOwner;
+                commands::autoheal::run(&ctx, &args, only_owner).await
+            }
         },
+        Command::Autoheal(args) => commands::autoheal::run(&ctx, args, false).await,
+        Command::Audit(args) => commands::audit::run(&ctx, args).await,
         Command::Healthcheck(args) => commands::healthcheck::run(&ctx, args).await,
         Command::Agent(AgentCommand::Install(args)) => commands::agent::install(&ctx, args).await,
         Command::Agent(AgentCommand::Status) => commands::agent::status(&ctx).await,

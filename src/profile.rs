@@ -20,6 +20,9 @@ pub struct Profile {
     pub files: Vec<FileExpect>,
     #[serde(default)]
     pub services: Vec<ServiceExpect>,
+    /// Nodes (hostnames) meant to be drained; every other swarm node must be active.
+    #[serde(default)]
+    pub drained_nodes: Vec<String>,
     #[serde(default)]
     pub endpoints: Vec<EndpointProbe>,
     /// "verify cmd in container": run on every running container of the service, on its node.

@@ -245,6 +245,23 @@ fn files(nodes: &BTreeMap<String, &NodeObs>, profile: &Profile) -> Finding {
     .with(json!(evidence))
 }
 
+/// A failure of the task itself: its process exited non-zero, or it could not start. Containers
+/// killed by an engine going down (SIGTERM/SIGKILL, 255 from a lost shim) or removed under the
+/// task ("No such container") say nothing about the service.
+fn own_failure(t: &pfproto::probe::TaskView) -> bool {
+    if !matches!(t.state.as_str(), "failed" | "rejected") {
+        return false;
+    }
+    match t.exit_code {
+        Some(137 | 143 | 255) => false,
+        Some(_) => true,
+        None => !t
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("No such container")),
+    }
+}
+
 /// A slot running this long after its failures has recovered.
 const STABLE_AFTER_S: i64 = 60;
 
@@ -344,9 +361,11 @@ fn swarm(v: &SwarmView, profile: &Profile, now_unix: i64) -> Vec<Finding> {
             t.slot.map_or_else(|| t.node_id.clone(), |s| s.to_string())
         };
         let mut per_slot: BTreeMap<String, usize> = BTreeMap::new();
-        for t in svc.tasks.iter().filter(|t| {
-            matches!(t.state.as_str(), "failed" | "rejected") && now_unix - t.timestamp_unix < 600
-        }) {
+        for t in svc
+            .tasks
+            .iter()
+            .filter(|t| own_failure(t) && now_unix - t.timestamp_unix < 600)
+        {
             *per_slot.entry(slot_of(t)).or_default() += 1;
         }
         let stable: Vec<String> = svc
@@ -433,4 +452,120 @@ fn swarm(v: &SwarmView, profile: &Profile, now_unix: i64) -> Vec<Finding> {
         "singleton broken",
     ));
     out
+}
+
+/// `swarm.node_active` from the swarm's own view: a node the profile does not list in
+/// `drained_nodes` must have availability `active`. The node's local facts cannot tell, since a
+/// drained node's engine still says its swarm state is active.
+pub fn availability(
+    findings: &mut [Finding],
+    nodes: &BTreeMap<String, &NodeObs>,
+    profile: &Profile,
+) {
+    let Some(view) = nodes
+        .values()
+        .filter_map(|o| o.swarm.as_ref()?.as_ref().ok())
+        .find(|v| v.error.is_none() && !v.nodes.is_empty())
+    else {
+        return;
+    };
+    for finding in findings
+        .iter_mut()
+        .filter(|x| x.id == "swarm.node_active" && x.status == Status::Ok)
+    {
+        let Some(obs) = nodes.get(&finding.node) else {
+            continue;
+        };
+        let Ok(facts) = &obs.facts else { continue };
+        let Some(n) = view
+            .nodes
+            .iter()
+            .find(|n| n.id == facts.docker.swarm.node_id)
+        else {
+            continue;
+        };
+        if n.availability != "active" && !profile.drained_nodes.contains(&n.hostname) {
+            finding.status = Status::Fail;
+            finding.message = format!(
+                "availability {} (the profile wants it active; set drained_nodes to intend this)",
+                n.availability
+            );
+            finding.evidence =
+                json!({"availability": n.availability, "hostname": n.hostname, "node_id": n.id});
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pfproto::probe::{ServiceView, SwarmNode, TaskView};
+
+    fn task(slot: u64, state: &str, exit: Option<i64>, error: Option<&str>, at: i64) -> TaskView {
+        TaskView {
+            id: format!("t{slot}{at}"),
+            node_id: "n1".into(),
+            slot: Some(slot),
+            state: state.into(),
+            desired_state: "shutdown".into(),
+            error: error.map(str::to_string),
+            exit_code: exit,
+            timestamp_unix: at,
+        }
+    }
+
+    fn looping(tasks: Vec<TaskView>) -> Status {
+        let view = SwarmView {
+            nodes: vec![SwarmNode {
+                id: "n1".into(),
+                hostname: "node1".into(),
+                role: "manager".into(),
+                leader: true,
+                ..Default::default()
+            }],
+            services: vec![ServiceView {
+                name: "pfdemo_web".into(),
+                desired: Some(1),
+                running: 1,
+                tasks,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let profile = crate::profile::load("demo", None).unwrap();
+        swarm(&view, &profile, 1000)
+            .into_iter()
+            .find(|f| f.id == "stack.restart_loop")
+            .unwrap()
+            .status
+    }
+
+    #[test]
+    fn a_slot_exiting_non_zero_again_and_again_is_a_loop() {
+        let t = (0..3)
+            .map(|i| task(1, "failed", Some(1), None, 990 - i))
+            .collect();
+        assert_eq!(looping(t), Status::Fail);
+    }
+
+    #[test]
+    fn engine_restarts_and_vanished_containers_are_not_a_loop() {
+        let mut t: Vec<TaskView> = [137, 143, 255]
+            .iter()
+            .map(|c| task(1, "failed", Some(*c), None, 990))
+            .collect();
+        t.push(task(1, "failed", None, Some("No such container: x"), 991));
+        // one failure per slot, as after one engine restart
+        t.extend((2..6).map(|s| task(s, "failed", Some(1), None, 990)));
+        assert_eq!(looping(t), Status::Ok);
+    }
+
+    #[test]
+    fn a_slot_running_stably_since_its_failures_has_recovered() {
+        let mut t: Vec<TaskView> = (0..3)
+            .map(|i| task(1, "failed", Some(1), None, 800 - i))
+            .collect();
+        t.push(task(1, "running", None, None, 900));
+        assert_eq!(looping(t), Status::Ok);
+    }
 }

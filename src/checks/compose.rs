@@ -223,7 +223,7 @@ fn constraints(s: &Yaml) -> Vec<String> {
     }
 }
 
-fn is_hostname_pin(c: &str) -> bool {
+pub fn is_hostname_pin(c: &str) -> bool {
     let c: String = c.chars().filter(|c| !c.is_whitespace()).collect();
     c.starts_with("node.hostname==")
 }

@@ -4,11 +4,58 @@ use crate::checks::collect::{self, NodeObs};
 use crate::checks::{self, def, Finding, Scope};
 use crate::cli::HealthArgs;
 use crate::context::{node_report, now_unix_ms, Ctx};
-use crate::fanout::each_node_open;
+use crate::fanout::{each_node_open, Node, NodeOutcome};
 use crate::profile;
-use crate::report::Status;
+use crate::report::{NodeReport, Status};
 use anyhow::Result;
 use std::collections::BTreeMap;
+
+/// One collection from every node and the findings made from it. Nodes stay connected (`open`)
+/// so a caller can act or record through the same connections.
+pub struct Evaluation {
+    pub outcomes: Vec<NodeOutcome<NodeObs>>,
+    pub open: Vec<Option<Node>>,
+    pub findings: Vec<Finding>,
+    pub nodes: Vec<NodeReport>,
+}
+
+impl Evaluation {
+    /// The reachable nodes' observations by node name.
+    pub fn reachable(&self) -> BTreeMap<String, &NodeObs> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| Some((o.target.name.clone(), o.result.as_ref().ok()?)))
+            .collect()
+    }
+
+    /// The open agent connection of a node that answered.
+    pub async fn conn(&self, node: &str) -> Option<&crate::rpc::AgentConn> {
+        let (_, n) = self
+            .outcomes
+            .iter()
+            .zip(&self.open)
+            .find(|(o, _)| o.target.name == node && o.result.is_ok())?;
+        n.as_ref()?.agent().await.ok().map(|(c, _)| c)
+    }
+
+    pub async fn close(&self) {
+        for n in self.open.iter().flatten() {
+            n.close().await;
+        }
+    }
+}
+
+/// The profile named on the command line, else the inventory's, else powerflow.
+pub fn load_profile(ctx: &Ctx, name: Option<&String>) -> Result<profile::Profile> {
+    let profile_name = name
+        .cloned()
+        .or_else(|| ctx.cluster_def().and_then(|c| c.profile.clone()))
+        .unwrap_or_else(|| "powerflow".to_string());
+    profile::load(
+        &profile_name,
+        ctx.cluster_def().and_then(|c| c.overrides.as_ref()),
+    )
+}
 
 pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
     if let Some(limit) = args.history {
@@ -17,19 +64,39 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
     let Some(cron) = crate::cron::begin(ctx, args).await? else {
         return Ok(crate::cron::EXIT_BUSY);
     };
-    let profile_name = args
-        .profile
-        .clone()
-        .or_else(|| ctx.cluster_def().and_then(|c| c.profile.clone()))
-        .unwrap_or_else(|| "powerflow".to_string());
-    let profile = profile::load(
-        &profile_name,
-        ctx.cluster_def().and_then(|c| c.overrides.as_ref()),
-    )?;
+    let profile = load_profile(ctx, args.profile.as_ref())?;
     let emitter = ctx.emitter("healthcheck");
+    let Evaluation {
+        outcomes,
+        open,
+        findings,
+        nodes,
+    } = evaluate(ctx, &profile, &|o| emitter.node_done(&node_report(o))).await;
+
+    let fail_on_warn = args.fail_on == Some(crate::cli::FailOn::Warn);
+    let mut results = Vec::new();
+    for mut finding in findings {
+        if fail_on_warn && finding.status == Status::Warn {
+            finding.status = Status::Fail;
+            finding.message.push_str(" (--fail-on warn)");
+        }
+        let r = finding.into_result();
+        emitter.result(&r);
+        results.push(r);
+    }
+    let mut report = ctx.report("healthcheck", nodes, results);
+    crate::history::conclude(&mut report, &outcomes, open).await;
+    Ok(cron.finish(ctx, args, &emitter, &report).await)
+}
+
+/// Collects from every node at once, then analyzes per node and across nodes.
+pub async fn evaluate(
+    ctx: &Ctx,
+    profile: &profile::Profile,
+    on_node: &(dyn Fn(&NodeOutcome<NodeObs>) + Sync),
+) -> Evaluation {
     let hosts: Vec<String> = ctx.targets.iter().filter_map(|t| t.host.clone()).collect();
     let app_claim = std::sync::atomic::AtomicBool::new(false);
-    // Kept open: the run is recorded in each node's history through the same connection.
     let (outcomes, open): (Vec<_>, Vec<_>) = each_node_open(
         &ctx.targets,
         &ctx.fanout,
@@ -39,9 +106,9 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
                 .filter(|h| Some(*h) != node.target.host.as_ref())
                 .cloned()
                 .collect();
-            collect::collect(node, &profile, &peers, &app_claim).await
+            collect::collect(node, profile, &peers, &app_claim).await
         },
-        |o| emitter.node_done(&node_report(o)),
+        on_node,
     )
     .await
     .into_iter()
@@ -62,7 +129,7 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
                     Status::Ok,
                     format!("reached via {}", o.route.map(|r| r.name()).unwrap_or("?")),
                 ));
-                findings.extend(checks::node::analyze(name, obs, &profile));
+                findings.extend(checks::node::analyze(name, obs, profile));
                 report.timings_ms = Some(collect::timings_json(obs));
                 reachable.insert(name.to_string(), obs);
             }
@@ -100,24 +167,17 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
     findings.extend(checks::cluster::analyze(
         &reachable,
         &unreachable,
-        &profile,
+        profile,
         now_unix,
     ));
     let app = reachable.values().find_map(|o| o.app.as_ref());
-    findings.extend(checks::app::analyze(app, &profile, now_unix));
+    findings.extend(checks::app::analyze(app, profile, now_unix));
 
-    let fail_on_warn = args.fail_on == Some(crate::cli::FailOn::Warn);
-    let mut results = Vec::new();
-    for mut finding in findings {
-        if fail_on_warn && finding.status == Status::Warn {
-            finding.status = Status::Fail;
-            finding.message.push_str(" (--fail-on warn)");
-        }
-        let r = finding.into_result();
-        emitter.result(&r);
-        results.push(r);
+    checks::cluster::availability(&mut findings, &reachable, profile);
+    Evaluation {
+        outcomes,
+        open,
+        findings,
+        nodes,
     }
-    let mut report = ctx.report("healthcheck", nodes, results);
-    crate::history::conclude(&mut report, &outcomes, open).await;
-    Ok(cron.finish(ctx, args, &emitter, &report).await)
 }

@@ -1,5 +1,7 @@
 //! One module per command; each returns the process exit code.
 
 pub mod agent;
+pub mod audit;
+pub mod autoheal;
 pub mod facts;
 pub mod healthcheck;
