@@ -224,3 +224,48 @@ pub fn pfctl(args: &[&str]) -> Run {
         .arg(&inv)
         .args(args))
 }
+
+/// Runs tests/cluster/demo-stack up|reset.
+pub fn demo_stack(arg: &str) {
+    let out = Command::new(repo().join("tests/cluster/demo-stack"))
+        .arg(arg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo-stack {arg}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Resets the demo stack now and again when dropped, so a failing test leaves no mess.
+pub struct Stack;
+
+impl Stack {
+    pub fn reset() -> Stack {
+        demo_stack("reset");
+        Stack
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        demo_stack("reset");
+    }
+}
+
+/// The test cluster's inventory with the demo profile, load thresholds out of the way (the test
+/// machine runs cargo and three engines on two cores) and `extra` TOML appended. Mode 600, since
+/// `extra` may hold a password.
+pub fn lab_inventory(dir: &Path, extra: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let c = cluster();
+    let mut text = std::fs::read_to_string(c.inventory()).unwrap();
+    text = text.replace("[clusters.test]\n", "[clusters.test]\nprofile = \"demo\"\n");
+    text.push_str("\n[clusters.test.overrides.thresholds]\nload_per_cpu_warn = 1000.0\nload_per_cpu_fail = 2000.0\n");
+    text.push_str(extra);
+    let path = dir.join("inventory.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}

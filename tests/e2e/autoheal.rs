@@ -8,43 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn demo_stack(arg: &str) {
-    let out = std::process::Command::new(repo().join("tests/cluster/demo-stack"))
-        .arg(arg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "demo-stack {arg}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Resets the demo stack now and again when dropped, so a failing test leaves no mess.
-struct Stack;
-impl Stack {
-    fn reset() -> Stack {
-        demo_stack("reset");
-        Stack
-    }
-}
-impl Drop for Stack {
-    fn drop(&mut self) {
-        demo_stack("reset");
-    }
-}
-
-/// The test cluster's inventory with the demo profile and the load thresholds out of the way.
-fn lab_inventory(dir: &Path) -> PathBuf {
-    let c = cluster();
-    let mut text = std::fs::read_to_string(c.inventory()).unwrap();
-    text = text.replace("[clusters.test]\n", "[clusters.test]\nprofile = \"demo\"\n");
-    text.push_str("\n[clusters.test.overrides.thresholds]\nload_per_cpu_warn = 1000.0\nload_per_cpu_fail = 2000.0\n");
-    let path = dir.join("inventory.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 struct Lab {
     home: tempfile::TempDir,
     inv: PathBuf,
@@ -53,7 +16,7 @@ struct Lab {
 impl Lab {
     fn new() -> Lab {
         let home = fresh_home();
-        let inv = lab_inventory(home.path());
+        let inv = lab_inventory(home.path(), "");
         Lab { home, inv }
     }
     fn pfctl(&self, args: &[&str]) -> Run {

@@ -6,6 +6,7 @@
 //! Only `couchbase.*` results are asserted: other tests may disturb other checks meanwhile.
 
 use crate::common::fixture_http::FixtureServer;
+use crate::common::lab_inventory as common_inventory;
 use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -45,13 +46,11 @@ fn routes(scenario: &str) -> Vec<(String, u16, String)> {
 
 /// Like `lab_inventory` in healthcheck.rs: the demo profile, load thresholds out of the way, and
 /// a `[couchbase]` section pointing at the fixture server (`auth` is the password line).
-fn lab_inventory(dir: &Path, url: &str, auth: &str, timeout_ms: u64) -> PathBuf {
-    let c = cluster();
-    let mut text = std::fs::read_to_string(c.inventory()).unwrap();
-    text = text.replace("[clusters.test]\n", "[clusters.test]\nprofile = \"demo\"\n");
-    text.push_str("\n[clusters.test.overrides.thresholds]\nload_per_cpu_warn = 1000.0\nload_per_cpu_fail = 2000.0\n");
-    text.push_str(&format!(
-        r#"
+fn cb_inventory(dir: &Path, url: &str, auth: &str, timeout_ms: u64) -> PathBuf {
+    common_inventory(
+        dir,
+        &format!(
+            r#"
 [clusters.test.overrides.couchbase]
 url = "{url}"
 user = "isadmin"
@@ -63,11 +62,8 @@ indexes = ["idx_content_configuration", "idx_content_content_type_app", "idx_con
            "idx_content_content_type_step", "idx_content_report_id", "idx_logs_log_meta_id_v01",
            "idx_logs_log_type_application_log_v02", "idx_casbin"]
 "#
-    ));
-    let path = dir.join("inventory.toml");
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    path
+        ),
+    )
 }
 
 fn password_line() -> String {
@@ -81,7 +77,7 @@ fn toml_str(s: &str) -> String {
 /// `pfctl healthcheck -o json` against the fixture server, with `env` added to pfctl's environment.
 fn healthcheck(server: &FixtureServer, auth: &str, timeout_ms: u64, env: &[(&str, &str)]) -> Run {
     let home = fresh_home();
-    let inv = lab_inventory(home.path(), &server.url, auth, timeout_ms);
+    let inv = cb_inventory(home.path(), &server.url, auth, timeout_ms);
     let mut cmd = pfctl_cmd(home.path());
     cmd.arg("--inventory")
         .arg(&inv)

@@ -5,47 +5,8 @@
 
 use crate::common::*;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn demo_stack(arg: &str) {
-    let out = std::process::Command::new(repo().join("tests/cluster/demo-stack"))
-        .arg(arg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "demo-stack {arg}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Resets the demo stack now and again when dropped, so a failing test leaves no mess.
-struct Stack;
-impl Stack {
-    fn reset() -> Stack {
-        demo_stack("reset");
-        Stack
-    }
-}
-impl Drop for Stack {
-    fn drop(&mut self) {
-        demo_stack("reset");
-    }
-}
-
-/// The test cluster's inventory with the demo profile, and load thresholds out of the way: the
-/// test machine runs cargo and three engines on two cores.
-fn lab_inventory(dir: &Path, extra: &str) -> PathBuf {
-    let c = cluster();
-    let mut text = std::fs::read_to_string(c.inventory()).unwrap();
-    text = text.replace("[clusters.test]\n", "[clusters.test]\nprofile = \"demo\"\n");
-    text.push_str("\n[clusters.test.overrides.thresholds]\nload_per_cpu_warn = 1000.0\nload_per_cpu_fail = 2000.0\n");
-    text.push_str(extra);
-    let path = dir.join("inventory.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 fn hc(home: &Path, inv: &Path, args: &[&str]) -> Run {
     run(pfctl_cmd(home)

@@ -8,7 +8,7 @@ use fs4::fs_std::FileExt;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,19 +17,6 @@ static TURN: Mutex<()> = Mutex::new(());
 
 fn take_turn() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The test cluster's inventory with the demo profile, and load thresholds out of the way: the
-/// test machine runs cargo and three engines on two cores. (As in healthcheck.rs.)
-fn lab_inventory(dir: &Path, extra: &str) -> PathBuf {
-    let c = cluster();
-    let mut text = std::fs::read_to_string(c.inventory()).unwrap();
-    text = text.replace("[clusters.test]\n", "[clusters.test]\nprofile = \"demo\"\n");
-    text.push_str("\n[clusters.test.overrides.thresholds]\nload_per_cpu_warn = 1000.0\nload_per_cpu_fail = 2000.0\n");
-    text.push_str(extra);
-    let path = dir.join("inventory.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// An inventory whose disk threshold every node exceeds: a problem that disturbs nothing.

@@ -87,17 +87,10 @@ fn take_broker() -> Broker {
 /// healthcheck.rs), and `rabbitmq` settings (TOML lines) as the cluster's override. Mode 600: it
 /// holds a password.
 fn inventory(dir: &Path, rabbitmq: &str) -> PathBuf {
-    let c = cluster();
-    let mut text = std::fs::read_to_string(c.inventory()).unwrap();
-    text = text.replace("[clusters.test]\n", "[clusters.test]\nprofile = \"demo\"\n");
-    text.push_str("\n[clusters.test.overrides.thresholds]\nload_per_cpu_warn = 1000.0\nload_per_cpu_fail = 2000.0\n");
-    text.push_str("\n[clusters.test.overrides.rabbitmq]\n");
-    text.push_str(rabbitmq);
-    let path = dir.join("inventory.toml");
-    std::fs::write(&path, text).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
+    lab_inventory(
+        dir,
+        &format!("\n[clusters.test.overrides.rabbitmq]\n{rabbitmq}"),
+    )
 }
 
 /// Override lines for the test user with `expected_nodes` and optional extra lines.
