@@ -110,7 +110,8 @@ pub async fn collect(
     }
 }
 
-/// One `http.get` through the agent, bounded by the probe's timeout plus slack.
+/// One `http.get` through the agent, bounded by the probe's timeout plus slack. A password sent
+/// with it never comes back in the answer's error text or a refusal's body.
 pub async fn http_get(
     conn: &AgentConn,
     url: &str,
@@ -120,13 +121,14 @@ pub async fn http_get(
     timings: &Mutex<BTreeMap<&'static str, u64>>,
     label: &'static str,
 ) -> Result<HttpGet, String> {
+    let secret = basic_auth.as_ref().map(|a| a.password.clone());
     let params = HttpGetParams {
         url: url.to_string(),
         timeout_ms,
         basic_auth,
         max_body_bytes: Some(max_body_bytes.min(MAX_HTTP_BODY_BYTES)),
     };
-    timed::<HttpGet>(
+    let r = timed::<HttpGet>(
         conn,
         method::HTTP_GET,
         serde_json::to_value(params).unwrap_or_default(),
@@ -134,7 +136,55 @@ pub async fn http_get(
         timings,
         label,
     )
-    .await
+    .await;
+    redact(r, secret.as_deref())
+}
+
+/// Replaces `secret` in what may be shown: error texts, and the body of an answer other than 200
+/// (servers echo requests back); a 200 body is data, parsed rather than shown.
+pub fn redact(r: Result<HttpGet, String>, secret: Option<&str>) -> Result<HttpGet, String> {
+    let Some(s) = secret.filter(|s| !s.is_empty()) else {
+        return r;
+    };
+    let hide = |t: &str| t.replace(s, "<redacted>");
+    match r {
+        Ok(mut h) => {
+            if h.status != Some(200) {
+                h.body_snippet = hide(&h.body_snippet);
+            }
+            h.error = h.error.as_deref().map(hide);
+            Ok(h)
+        }
+        Err(e) => Err(hide(&e)),
+    }
+}
+
+/// Where an API password comes from, one rule for every section: `password_env` first (the
+/// secret stays out of the inventory), then `password`. `Ok(None)`: neither is configured.
+/// Returns the password and, for messages, its source. `env` looks variables up (tests pass
+/// their own).
+pub fn api_password(
+    password: Option<&str>,
+    password_env: Option<&str>,
+    section: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(String, String)>, String> {
+    if let Some(var) = password_env {
+        return match env(var) {
+            Some(p) if !p.is_empty() => Ok(Some((
+                p,
+                format!("the password from ${var} (password_env)"),
+            ))),
+            _ => Err(format!(
+                "password_env names {var}, which is not set in pfctl's environment: export {var} \
+                 before running pfctl, or set password in the inventory \
+                 ([clusters.NAME.overrides.{section}] password = \"...\")"
+            )),
+        };
+    }
+    Ok(password
+        .filter(|p| !p.is_empty())
+        .map(|p| (p.to_string(), "the configured password".to_string())))
 }
 
 fn discovery_url(issuer: &str) -> String {

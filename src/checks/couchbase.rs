@@ -105,22 +105,19 @@ pub struct Obs {
     pub tasks: Answer,
 }
 
-/// The password from the profile or the environment; `Err` says what is missing.
+/// The password from the environment or the profile; `Err` says what is missing.
 fn credentials(cfg: &Config) -> Result<BasicAuth, String> {
-    let auth = |password: String| BasicAuth {
-        user: cfg.user.clone(),
-        password,
-    };
-    if let Some(p) = cfg.password.as_deref().filter(|p| !p.is_empty()) {
-        return Ok(auth(p.to_string()));
-    }
-    match cfg.password_env.as_deref() {
-        Some(var) => match std::env::var(var) {
-            Ok(p) if !p.is_empty() => Ok(auth(p)),
-            _ => Err(format!(
-                "password_env names {var}, which is not set in pfctl's environment"
-            )),
-        },
+    let found = super::app::api_password(
+        cfg.password.as_deref(),
+        cfg.password_env.as_deref(),
+        "couchbase",
+        |v| std::env::var(v).ok(),
+    )?;
+    match found {
+        Some((password, _)) => Ok(BasicAuth {
+            user: cfg.user.clone(),
+            password,
+        }),
         None => Err("no password is configured (neither password nor password_env)".to_string()),
     }
 }
@@ -157,34 +154,14 @@ pub async fn collect(
         get(INDEXES, "couchbase.indexes"),
         get(TASKS, "couchbase.tasks"),
     );
-    let secret = auth.map(|a| a.password);
-    let clean = |a: Answer| redact(a, secret.as_deref());
     Obs {
         url: base.clone(),
         user: cfg.user.clone(),
         auth_problem,
-        pools: clean(pools),
-        buckets: clean(buckets),
-        indexes: clean(indexes),
-        tasks: clean(tasks),
-    }
-}
-
-/// Keeps the password out of what may be shown: error texts, and bodies of refused requests.
-fn redact(a: Answer, secret: Option<&str>) -> Answer {
-    let Some(s) = secret.filter(|s| !s.is_empty()) else {
-        return a;
-    };
-    let hide = |t: &str| t.replace(s, "<redacted>");
-    match a {
-        Ok(mut h) => {
-            if h.status != Some(200) {
-                h.body_snippet = hide(&h.body_snippet);
-            }
-            h.error = h.error.as_deref().map(hide);
-            Ok(h)
-        }
-        Err(e) => Err(hide(&e)),
+        pools,
+        buckets,
+        indexes,
+        tasks,
     }
 }
 
@@ -1400,7 +1377,7 @@ indexes = ["idx_content_configuration", "idx_content_content_type_app", "idx_con
     fn secrets_stay_out_of_debug_and_shown_bodies() {
         let c = cfg();
         assert!(!format!("{c:?}").contains("w0rd"));
-        let a = redact(
+        let a = super::super::app::redact(
             Ok(HttpGet {
                 status: Some(500),
                 body_snippet: "echo Is@dm#n:p w0rd".into(),

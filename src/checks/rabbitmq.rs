@@ -87,26 +87,22 @@ pub fn credentials(
     cfg: &Config,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(String, String), String> {
-    if let Some(var) = &cfg.password_env {
-        return match env(var) {
-            Some(p) if !p.is_empty() => Ok((p, format!("the password from ${var} (password_env)"))),
-            _ => Err(format!(
-                "password_env names {var}, which is not set in pfctl's environment: export {var} \
-                 before running pfctl, or set password in the inventory \
-                 ([clusters.NAME.overrides.rabbitmq] password = \"...\")"
-            )),
-        };
-    }
-    match &cfg.password {
-        Some(p) => Ok((p.clone(), "the configured password".to_string())),
+    let found = super::app::api_password(
+        cfg.password.as_deref(),
+        cfg.password_env.as_deref(),
+        "rabbitmq",
+        env,
+    )?;
+    Ok(match found {
+        Some(p) => p,
         None if cfg.user == "guest" => {
-            Ok(("guest".to_string(), "guest's default password".to_string()))
+            ("guest".to_string(), "guest's default password".to_string())
         }
-        None => Ok((
+        None => (
             String::new(),
             "no password (none is configured)".to_string(),
-        )),
-    }
+        ),
+    })
 }
 
 /// `url` without a trailing slash and without any `user:pass@`.
@@ -198,30 +194,10 @@ pub async fn collect(
             }
         },
     );
-    // Nothing the server or the agent says may repeat a configured secret.
-    let secret = match (&cfg.password, &cfg.password_env) {
-        (None, None) => "",
-        _ => password.as_str(),
-    };
-    obs.nodes = Some(scrub(nodes, secret));
-    obs.policies = policies.map(|r| scrub(r, secret));
-    obs.overview = overview.map(|r| scrub(r, secret));
+    obs.nodes = Some(nodes);
+    obs.policies = policies;
+    obs.overview = overview;
     obs
-}
-
-fn scrub(r: Result<HttpGet, String>, secret: &str) -> Result<HttpGet, String> {
-    if secret.len() < 3 {
-        return r;
-    }
-    let clean = |s: &str| s.replace(secret, "<redacted>");
-    match r {
-        Ok(mut h) => {
-            h.body_snippet = clean(&h.body_snippet);
-            h.error = h.error.as_deref().map(clean);
-            Ok(h)
-        }
-        Err(e) => Err(clean(&e)),
-    }
 }
 
 // ---- the management API's documents (only the fields read) ----
@@ -1101,7 +1077,10 @@ mod tests {
     fn secrets_stay_out_of_debug_and_scrubbed_answers() {
         let c = cfg(1, None);
         assert!(!format!("{c:?}").contains("s3cr3t-pw"));
-        let r = scrub(Err("bad URL 'http://u:s3cr3t-pw@h/'".into()), "s3cr3t-pw");
+        let r = super::super::app::redact(
+            Err("bad URL 'http://u:s3cr3t-pw@h/'".into()),
+            Some("s3cr3t-pw"),
+        );
         assert_eq!(r.unwrap_err(), "bad URL 'http://u:<redacted>@h/'");
         assert_eq!(display_base("http://u:pw@h:15672/"), "http://h:15672");
         assert_eq!(display_base("http://h:15672/rmq/"), "http://h:15672/rmq");

@@ -316,6 +316,15 @@ async fn call<T: serde::de::DeserializeOwned + Serialize>(
     }
 }
 
+async fn update_service(
+    ev: &Evaluation,
+    node: &str,
+    p: ServiceUpdateParams,
+) -> Result<Value, String> {
+    let r: ServiceUpdate = call(conn(ev, node).await?, method::SERVICE_UPDATE, p).await?;
+    Ok(json!(r))
+}
+
 /// Performs one action; the answer (before and after state) goes into the report.
 async fn apply(ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Result<Value, String> {
     let meta = meta.clone();
@@ -337,44 +346,35 @@ async fn apply(ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Result<Value, 
             Ok(json!(r))
         }
         Remedy::Replicas { service, replicas } => {
-            let c = conn(ev, &a.node).await?;
             let p = ServiceUpdateParams {
                 meta,
                 service: service.clone(),
                 replicas: Some(*replicas),
-                constraints: None,
-                force: false,
+                ..Default::default()
             };
-            let r: ServiceUpdate = call(c, method::SERVICE_UPDATE, p).await?;
-            Ok(json!(r))
+            update_service(ev, &a.node, p).await
         }
         Remedy::Restart { service } => {
-            let c = conn(ev, &a.node).await?;
             let p = ServiceUpdateParams {
                 meta,
                 service: service.clone(),
-                replicas: None,
-                constraints: None,
                 force: true,
+                ..Default::default()
             };
-            let r: ServiceUpdate = call(c, method::SERVICE_UPDATE, p).await?;
-            Ok(json!(r))
+            update_service(ev, &a.node, p).await
         }
         Remedy::Pin {
             service,
             constraints,
             ..
         } => {
-            let c = conn(ev, &a.node).await?;
             let p = ServiceUpdateParams {
                 meta,
                 service: service.clone(),
-                replicas: None,
                 constraints: Some(constraints.clone()),
-                force: false,
+                ..Default::default()
             };
-            let r: ServiceUpdate = call(c, method::SERVICE_UPDATE, p).await?;
-            Ok(json!(r))
+            update_service(ev, &a.node, p).await
         }
         Remedy::Activate { hostname } => {
             let c = conn(ev, &a.node).await?;
