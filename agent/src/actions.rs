@@ -350,12 +350,11 @@ async fn node_availability(agent: &Agent, p: &NodeAvailabilityParams) -> Done<No
 
 // ---- file actions ----
 
+/// The current content's hash, streamed (`files.stat`'s hashing); `None` when absent.
 fn sha256_of(path: &str) -> std::io::Result<Option<String>> {
-    match std::fs::read(path) {
-        Ok(b) => {
-            use sha2::Digest;
-            Ok(Some(crate::files::hex(&sha2::Sha256::digest(&b))))
-        }
+    match crate::files::sha256_file(path) {
+        Ok(Some(h)) => Ok(Some(h)),
+        Ok(None) => Err(std::io::Error::other("too large to hash")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

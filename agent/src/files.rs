@@ -128,7 +128,7 @@ fn top_level_values(text: &str, keys: &[String]) -> std::collections::BTreeMap<S
 }
 
 /// `None` when the file grew past the limit while being read.
-fn sha256_file(path: &str) -> std::io::Result<Option<String>> {
+pub fn sha256_file(path: &str) -> std::io::Result<Option<String>> {
     let f = std::fs::File::open(path)?;
     let mut f = f.take(MAX_HASH_BYTES + 1);
     let mut hasher = Sha256::new();

@@ -269,3 +269,27 @@ pub fn lab_inventory(dir: &Path, extra: &str) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
+
+/// `docker ARGS` on a node of the test cluster; its stdout.
+pub fn docker(node: &str, args: &[&str]) -> String {
+    let mut full = vec!["exec", node, "--", "docker"];
+    full.extend_from_slice(args);
+    String::from_utf8_lossy(&testcluster(&full).stdout).into_owned()
+}
+
+/// Moves pfdemo_db, which the demo profile pins to node1, onto node2.
+pub fn misplace_pinned_db() {
+    docker(
+        "node1",
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--constraint-rm",
+            "node.hostname==node1",
+            "--constraint-add",
+            "node.hostname==node2",
+            "pfdemo_db",
+        ],
+    );
+}

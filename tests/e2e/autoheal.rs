@@ -108,12 +108,6 @@ fn assert_fixed(r: &Run, check: &str) -> Value {
     a
 }
 
-fn docker(node: &str, args: &[&str]) -> String {
-    let mut full = vec!["exec", node, "--", "docker"];
-    full.extend_from_slice(args);
-    String::from_utf8_lossy(&testcluster(&full).stdout).into_owned()
-}
-
 fn iservices(n: u32) -> PathBuf {
     tc_dir().join(format!("nodes/node{n}/iservices"))
 }
@@ -388,19 +382,7 @@ fn a_drained_node_is_made_active() {
 fn a_pinned_service_on_the_wrong_node_is_pinned_back() {
     let _l = exclusive();
     let _s = Stack::reset();
-    docker(
-        "node1",
-        &[
-            "service",
-            "update",
-            "--detach",
-            "--constraint-rm",
-            "node.hostname==node1",
-            "--constraint-add",
-            "node.hostname==node2",
-            "pfdemo_db",
-        ],
-    );
+    misplace_pinned_db();
     let lab = Lab::new();
     lab.has("stack.placement", "cluster");
     let r = lab.heal(&[]);

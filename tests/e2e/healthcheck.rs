@@ -83,12 +83,6 @@ fn expect_exactly(home: &Path, inv: &Path, expected: &[(&str, &str, &str)]) -> R
     r
 }
 
-fn docker(node: &str, args: &[&str]) {
-    let mut full = vec!["exec", node, "--", "docker"];
-    full.extend_from_slice(args);
-    testcluster(&full);
-}
-
 fn message(r: &Run, check: &str, node: &str) -> String {
     r.result(check, node)["message"]
         .as_str()
@@ -259,19 +253,7 @@ fn six_exited_containers_are_counted_per_node_and_cluster_wide() {
 fn pinned_service_on_the_wrong_node_fails_placement() {
     let _l = exclusive();
     let _s = Stack::reset();
-    docker(
-        "node1",
-        &[
-            "service",
-            "update",
-            "--detach",
-            "--constraint-rm",
-            "node.hostname==node1",
-            "--constraint-add",
-            "node.hostname==node2",
-            "pfdemo_db",
-        ],
-    );
+    misplace_pinned_db();
     let home = fresh_home();
     let inv = lab_inventory(home.path(), "");
     let r = expect_exactly(home.path(), &inv, &[("stack.placement", "cluster", "fail")]);
