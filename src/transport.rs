@@ -125,7 +125,12 @@ pub async fn over_ssh(
             Ok(conn) => return Ok((conn, route)),
             Err(e) if is_final(&e) => return Err(TransportError::Refused(e)),
             Err(e) => {
-                let status = watch.exit_status().await;
+                // Only for the message: a channel whose close never arrives must not hold the node
+                // until its overall deadline.
+                let status = tokio::time::timeout(EXIT_STATUS_WAIT, watch.exit_status())
+                    .await
+                    .ok()
+                    .flatten();
                 let stderr = watch.stderr();
                 let why = match (stderr.trim(), status) {
                     ("", Some(code)) => format!("exited with {code} ({e})"),
@@ -142,6 +147,8 @@ pub async fn over_ssh(
 /// Something that is not an agent (a shell banner, a hung command) must not hold a node until its
 /// overall deadline: a real agent answers `hello` in milliseconds.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a failed route's exit status is waited for, to explain the failure.
+const EXIT_STATUS_WAIT: Duration = Duration::from_secs(2);
 
 async fn hello(stream: impl crate::rpc::Stream) -> Result<AgentConn, AgentError> {
     match tokio::time::timeout(HELLO_TIMEOUT, AgentConn::handshake(stream)).await {
