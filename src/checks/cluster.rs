@@ -252,13 +252,18 @@ fn own_failure(t: &pfproto::probe::TaskView) -> bool {
     if !matches!(t.state.as_str(), "failed" | "rejected") {
         return false;
     }
+    // Swarm reports these with exit code 0 (the container never ran), so the error decides first.
+    if t.error
+        .as_deref()
+        .is_some_and(|e| e.contains("No such container"))
+    {
+        return false;
+    }
     match t.exit_code {
         Some(137 | 143 | 255) => false,
-        Some(_) => true,
-        None => !t
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("No such container")),
+        Some(c) if c != 0 => true,
+        // never ran: a failure of its own only when the engine said why (a bad mount, image, ...)
+        _ => t.error.is_some(),
     }
 }
 
@@ -555,6 +560,8 @@ mod tests {
             .map(|c| task(1, "failed", Some(*c), None, 990))
             .collect();
         t.push(task(1, "failed", None, Some("No such container: x"), 991));
+        // Swarm's own record of a vanished container: exit code 0 and the error
+        t.extend((0..3).map(|i| task(2, "failed", Some(0), Some("No such container: y"), 992 - i)));
         // one failure per slot, as after one engine restart
         t.extend((2..6).map(|s| task(s, "failed", Some(1), None, 990)));
         assert_eq!(looping(t), Status::Ok);
