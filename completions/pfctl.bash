@@ -31,6 +31,9 @@ _pfctl() {
             pfctl,facts)
                 cmd="pfctl__subcmd__facts"
                 ;;
+            pfctl,firewall)
+                cmd="pfctl__subcmd__firewall"
+                ;;
             pfctl,healthcheck)
                 cmd="pfctl__subcmd__healthcheck"
                 ;;
@@ -58,6 +61,18 @@ _pfctl() {
             pfctl__subcmd__agent__subcmd__help,status)
                 cmd="pfctl__subcmd__agent__subcmd__help__subcmd__status"
                 ;;
+            pfctl__subcmd__firewall,help)
+                cmd="pfctl__subcmd__firewall__subcmd__help"
+                ;;
+            pfctl__subcmd__firewall,open)
+                cmd="pfctl__subcmd__firewall__subcmd__open"
+                ;;
+            pfctl__subcmd__firewall__subcmd__help,help)
+                cmd="pfctl__subcmd__firewall__subcmd__help__subcmd__help"
+                ;;
+            pfctl__subcmd__firewall__subcmd__help,open)
+                cmd="pfctl__subcmd__firewall__subcmd__help__subcmd__open"
+                ;;
             pfctl__subcmd__help,agent)
                 cmd="pfctl__subcmd__help__subcmd__agent"
                 ;;
@@ -72,6 +87,9 @@ _pfctl() {
                 ;;
             pfctl__subcmd__help,facts)
                 cmd="pfctl__subcmd__help__subcmd__facts"
+                ;;
+            pfctl__subcmd__help,firewall)
+                cmd="pfctl__subcmd__help__subcmd__firewall"
                 ;;
             pfctl__subcmd__help,healthcheck)
                 cmd="pfctl__subcmd__help__subcmd__healthcheck"
@@ -88,6 +106,9 @@ _pfctl() {
             pfctl__subcmd__help__subcmd__agent,status)
                 cmd="pfctl__subcmd__help__subcmd__agent__subcmd__status"
                 ;;
+            pfctl__subcmd__help__subcmd__firewall,open)
+                cmd="pfctl__subcmd__help__subcmd__firewall__subcmd__open"
+                ;;
             *)
                 ;;
         esac
@@ -95,7 +116,7 @@ _pfctl() {
 
     case "${cmd}" in
         pfctl)
-            opts="-i -c -l -k -o -v -q -h -V --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help --version facts healthcheck autoheal audit agent node-action cluster-action help"
+            opts="-i -c -l -k -o -v -q -h -V --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help --version facts healthcheck autoheal audit agent firewall node-action cluster-action help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -626,7 +647,7 @@ _pfctl() {
             fi
             case "${prev}" in
                 --action)
-                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
@@ -802,6 +823,200 @@ _pfctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pfctl__subcmd__firewall)
+            opts="-i -c -l -k -o -v -q -h --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help open help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --inventory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-key-checking)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson plain junit" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson plain junit" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pfctl__subcmd__firewall__subcmd__help)
+            opts="open help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pfctl__subcmd__firewall__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pfctl__subcmd__firewall__subcmd__help__subcmd__open)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pfctl__subcmd__firewall__subcmd__open)
+            opts="-i -c -l -k -o -v -q -h --profile --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-key-checking)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson plain junit" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson plain junit" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pfctl__subcmd__healthcheck)
             opts="-i -c -l -k -o -v -q -h --profile --fail-on --history --cron --lock-wait --notify --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -897,7 +1112,7 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__help)
-            opts="facts healthcheck autoheal audit agent node-action cluster-action help"
+            opts="facts healthcheck autoheal audit agent firewall node-action cluster-action help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1008,6 +1223,34 @@ _pfctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pfctl__subcmd__help__subcmd__firewall)
+            opts="open"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pfctl__subcmd__help__subcmd__firewall__subcmd__open)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pfctl__subcmd__help__subcmd__healthcheck)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1058,7 +1301,7 @@ _pfctl() {
             fi
             case "${prev}" in
                 --action)
-                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports" -- "${cur}"))
                     return 0
                     ;;
                 --profile)

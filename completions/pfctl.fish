@@ -49,6 +49,7 @@ complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "healthcheck" -d 'Check 
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -98,7 +99,7 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s q -l quiet -
 complete -c pfctl -n "__fish_pfctl_using_subcommand healthcheck" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l max-actions -d 'Apply at most this many actions; the rest are reported as skipped' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l source -d 'Copy drifted files from this node instead of from the majority (never secret files)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l source -d 'Copy drifted files from this node instead of from the majority. Secret files (encryption_key, is_pass) only with --force as well: data encrypted with another key becomes unreadable' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -l keep-exited -d 'Stopped containers to keep per service (the newest), for diagnosis' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
@@ -206,17 +207,61 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subco
 complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
 complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
 complete -c pfctl -n "__fish_pfctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -f -a "open" -d 'Open the profile\'s required ports on the selected nodes (only those still closed; the agents audit what they change)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and not __fish_seen_subcommand_from open help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from help" -f -a "open" -d 'Open the profile\'s required ports on the selected nodes (only those still closed; the agents audit what they change)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l action -r -f -a "facts\t''
 healthcheck\t''
 autoheal\t''
-modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'"
+modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'
+open_firewall_ports\t'Open the swarm\'s and the profile\'s ports in each node\'s firewall (`pfctl firewall open`)'"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l lock-wait -d 'With --cron: seconds to wait for another run to release the lock before giving up' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l notify -d 'POST the JSON report to this URL (3 attempts); a failure is reported on stderr and never changes the exit code. With --cron, only when something is wrong or changed. A URL with a token is better passed as PFCTL_NOTIFY_URL: arguments are visible to other local users' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l max-actions -d 'Apply at most this many actions; the rest are reported as skipped' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l source -d 'Copy drifted files from this node instead of from the majority (never secret files)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l source -d 'Copy drifted files from this node instead of from the majority. Secret files (encryption_key, is_pass) only with --force as well: data encrypted with another key becomes unreadable' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l keep-exited -d 'Stopped containers to keep per service (the newest), for diagnosis' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
@@ -244,14 +289,15 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s h -l help -d
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l action -r -f -a "facts\t''
 healthcheck\t''
 autoheal\t''
-modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'"
+modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'
+open_firewall_ports\t'Open the swarm\'s and the profile\'s ports in each node\'s firewall (`pfctl firewall open`)'"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l lock-wait -d 'With --cron: seconds to wait for another run to release the lock before giving up' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l notify -d 'POST the JSON report to this URL (3 attempts); a failure is reported on stderr and never changes the exit code. With --cron, only when something is wrong or changed. A URL with a token is better passed as PFCTL_NOTIFY_URL: arguments are visible to other local users' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l max-actions -d 'Apply at most this many actions; the rest are reported as skipped' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l source -d 'Copy drifted files from this node instead of from the majority (never secret files)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l source -d 'Copy drifted files from this node instead of from the majority. Secret files (encryption_key, is_pass) only with --force as well: data encrypted with another key becomes unreadable' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l keep-exited -d 'Stopped containers to keep per service (the newest), for diagnosis' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
@@ -276,13 +322,15 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s k -l ask-
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from firewall" -f -a "open" -d 'Open the profile\'s required ports on the selected nodes (only those still closed; the agents audit what they change)'

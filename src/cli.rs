@@ -97,12 +97,30 @@ pub enum Command {
     /// Install, upgrade or inspect pfagent on the nodes.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Let the ports the cluster needs (the swarm's and the profile's) in through each node's
+    /// firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`.
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
     /// The original per-node form: `node-action --action facts`.
     #[command(name = "node-action")]
     NodeAction(LegacyAction),
     /// The original cluster form: `cluster-action --action facts`.
     #[command(name = "cluster-action")]
     ClusterAction(LegacyAction),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirewallCommand {
+    /// Open the profile's required ports on the selected nodes (only those still closed; the
+    /// agents audit what they change).
+    Open(FirewallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FirewallArgs {
+    /// Platform profile: powerflow, demo or a TOML file (default: the inventory's, else powerflow).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +158,9 @@ pub enum LegacyKind {
     /// Owner and mode of the profile's secret files (root, 0600): autoheal limited to that.
     #[value(name = "modify_iservices_volumes_owner")]
     ModifyIservicesVolumesOwner,
+    /// Open the swarm's and the profile's ports in each node's firewall (`pfctl firewall open`).
+    #[value(name = "open_firewall_ports")]
+    OpenFirewallPorts,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -165,7 +186,9 @@ pub struct HealOpts {
     /// Act even when more than half the nodes are unreachable or their agent or engine failed.
     #[arg(long)]
     pub force: bool,
-    /// Copy drifted files from this node instead of from the majority (never secret files).
+    /// Copy drifted files from this node instead of from the majority. Secret files
+    /// (encryption_key, is_pass) only with --force as well: data encrypted with another key
+    /// becomes unreadable.
     #[arg(long, value_name = "NODE")]
     pub source: Option<String>,
     /// Stopped containers to keep per service (the newest), for diagnosis.

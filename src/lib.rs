@@ -8,6 +8,7 @@ pub mod cron;
 pub mod docs;
 pub mod endpoint;
 pub mod fanout;
+pub mod firewall;
 pub mod heal;
 pub mod history;
 pub mod inventory;

@@ -1,4 +1,5 @@
 use clap::Parser;
+use pfctl::cli::FirewallCommand;
 use pfctl::cli::{join_legacy_credentials, AgentCommand, Cli, Command, LegacyKind};
 use pfctl::commands;
 use pfctl::context::Ctx;
@@ -43,6 +44,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         Command::NodeAction(a) | Command::ClusterAction(a) => match a.action {
             LegacyKind::Facts => commands::facts::run(&ctx, "facts").await,
             LegacyKind::Healthcheck => commands::healthcheck::run(&ctx, &a.health).await,
+            LegacyKind::OpenFirewallPorts => {
+                pfctl::firewall::run(&ctx, a.health.profile.as_ref()).await
+            }
             LegacyKind::Autoheal | LegacyKind::ModifyIservicesVolumesOwner => {
                 let args = pfctl::cli::AutohealArgs {
                     profile: a.health.profile.clone(),
@@ -53,6 +57,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             }
         },
         Command::Autoheal(args) => commands::autoheal::run(&ctx, args, false).await,
+        Command::Firewall(FirewallCommand::Open(args)) => {
+            pfctl::firewall::run(&ctx, args.profile.as_ref()).await
+        }
         Command::Audit(args) => commands::audit::run(&ctx, args).await,
         Command::Healthcheck(args) => commands::healthcheck::run(&ctx, args).await,
         Command::Agent(AgentCommand::Install(args)) => commands::agent::install(&ctx, args).await,

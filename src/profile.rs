@@ -39,6 +39,9 @@ pub struct Profile {
     pub rabbitmq: Option<crate::checks::rabbitmq::Config>,
     #[serde(default)]
     pub couchbase: Option<crate::checks::couchbase::Config>,
+    /// Ports the platform's services publish, opened with the swarm's by `pfctl firewall open`.
+    #[serde(default)]
+    pub firewall: Option<crate::firewall::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

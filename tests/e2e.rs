@@ -13,6 +13,8 @@ mod couchbase;
 mod facts;
 #[path = "e2e/faults.rs"]
 mod faults;
+#[path = "e2e/firewall.rs"]
+mod firewall;
 #[path = "e2e/healthcheck.rs"]
 mod healthcheck;
 #[path = "e2e/history_cron.rs"]

@@ -36,15 +36,17 @@ pub fn is_action(name: &str) -> bool {
             | method::FILES_WRITE
             | method::FILES_MODE
             | method::AUDIT_LIST
+            | method::HTTP_POST
+            | method::AUDIT_RECORD
     )
 }
 
 /// What one action did, for its answer and its audit entry.
-struct Done<T> {
-    target: String,
-    result: Result<T, String>,
-    before: Value,
-    after: Value,
+pub(crate) struct Done<T> {
+    pub target: String,
+    pub result: Result<T, String>,
+    pub before: Value,
+    pub after: Value,
 }
 
 pub async fn call(agent: &Agent, name: &str, params: Value, peer: &str) -> Result<Value, RpcError> {
@@ -56,6 +58,30 @@ pub async fn call(agent: &Agent, name: &str, params: Value, peer: &str) -> Resul
             let r = tokio::task::spawn_blocking(move || list(&dir, limit))
                 .await
                 .map_err(|e| rpc(ErrorCode::Internal, e.to_string()))?;
+            to_value(r)
+        }
+        method::AUDIT_RECORD => {
+            let p: AuditRecordParams = parse(name, params)?;
+            if !RECORDABLE.contains(&p.method.as_str()) {
+                return Err(rpc(
+                    ErrorCode::InvalidParams,
+                    format!("audit.record: '{}' is not recordable (only {RECORDABLE:?}); the agent audits its own actions", p.method),
+                ));
+            }
+            let done: Done<Value> = Done {
+                target: p.target,
+                result: Ok(Value::Null),
+                before: p.before,
+                after: p.after,
+            };
+            finish(agent, &p.method, &p.meta, peer, done)
+        }
+        method::HTTP_POST => {
+            // Never log these params: they carry a password. The audit entry has the URL and the
+            // form, which hold no secret.
+            let p: HttpPostParams = parse(name, params)?;
+            let r = crate::net::http_post(&p).await;
+            audit_http_post(agent, name, &p, peer, &r);
             to_value(r)
         }
         method::CONTAINERS_REMOVE => {
@@ -97,7 +123,7 @@ pub async fn call(agent: &Agent, name: &str, params: Value, peer: &str) -> Resul
 }
 
 /// Audits the action, then answers: its result, or an `action_failed` error with the reason.
-fn finish<T: Serialize>(
+pub(crate) fn finish<T: Serialize>(
     agent: &Agent,
     name: &str,
     meta: &ActionMeta,
@@ -126,6 +152,32 @@ fn finish<T: Serialize>(
             ErrorCode::Internal,
             format!("{name} {}: {e}", done.target),
         )),
+    }
+}
+
+/// A POST is audited like the other actions; it failed unless the server answered 2xx. The
+/// answer itself goes back either way, so the caller sees the status and body.
+fn audit_http_post(agent: &Agent, name: &str, p: &HttpPostParams, peer: &str, r: &HttpPost) {
+    let ok = r.error.is_none() && r.status.is_some_and(|s| (200..300).contains(&s));
+    let error = match (&r.error, r.status) {
+        (Some(e), _) => Some(e.clone()),
+        (None, Some(s)) if !ok => Some(format!("HTTP {s}")),
+        _ => None,
+    };
+    let entry = AuditEntry {
+        at_unix_ms: crate::clock::unix_ms(),
+        run_id: p.meta.run_id.clone(),
+        actor: p.meta.actor.clone(),
+        peer_uid: peer_uid(peer),
+        method: name.to_string(),
+        target: format!("POST {}", p.url),
+        ok,
+        error,
+        before: json!({ "form": p.form }),
+        after: json!({ "status": r.status }),
+    };
+    if let Err(e) = append(&agent.state_dir, &entry) {
+        crate::log::warning!("audit log: {e}");
     }
 }
 
@@ -232,9 +284,20 @@ fn failed<T>(target: String, e: String) -> Done<T> {
     }
 }
 
-fn service_state(spec: &ServiceSpec, version: u64) -> ServiceState {
+/// The service's state as an update changes it; `env` names the variable the update sets.
+fn service_state(spec: &ServiceSpec, version: u64, env: Option<&str>) -> ServiceState {
     let tt = spec.task_template.clone().unwrap_or_default();
+    let vars = tt.container_spec.as_ref().and_then(|c| c.env.as_deref());
     ServiceState {
+        env: env.and_then(|name| {
+            let value = env_value(vars.unwrap_or_default(), name)?;
+            Some(format!("{name}={}", shown(name, value)))
+        }),
+        max_replicas_per_node: tt
+            .placement
+            .as_ref()
+            .and_then(|p| p.max_replicas)
+            .map(|m| m.max(0) as u64),
         replicas: spec
             .mode
             .as_ref()
@@ -261,7 +324,14 @@ async fn update_service(agent: &Agent, p: &ServiceUpdateParams) -> Done<ServiceU
     let Some(mut spec) = svc.spec else {
         return failed(target, "the service has no spec".to_string());
     };
-    let before = service_state(&spec, version);
+    let env_name = p.env.as_ref().map(|e| e.name.as_str());
+    if let Some(name) = env_name.filter(|n| n.is_empty() || n.contains('=')) {
+        return failed(
+            target,
+            format!("environment variable name '{name}' is empty or holds '='; name one variable"),
+        );
+    }
+    let before = service_state(&spec, version, env_name);
     let mut warnings = Vec::new();
     if let Some(n) = p.replicas {
         match spec.mode.as_mut().and_then(|m| m.replicated.as_mut()) {
@@ -275,10 +345,19 @@ async fn update_service(agent: &Agent, p: &ServiceUpdateParams) -> Done<ServiceU
             .get_or_insert_with(Default::default)
             .constraints = Some(c.clone());
     }
+    if let Some(n) = p.max_replicas_per_node {
+        tt.placement
+            .get_or_insert_with(Default::default)
+            .max_replicas = Some(n as i64);
+    }
+    if let Some(e) = &p.env {
+        let cs = tt.container_spec.get_or_insert_with(Default::default);
+        set_env(cs.env.get_or_insert_with(Vec::new), &e.name, &e.value);
+    }
     if p.force {
         tt.force_update = Some(tt.force_update.unwrap_or(0) + 1);
     }
-    let after_state = service_state(&spec, version);
+    let after_state = service_state(&spec, version, env_name);
     let opts = UpdateServiceOptionsBuilder::default()
         .version(version as i32)
         .build();
@@ -299,6 +378,39 @@ async fn update_service(agent: &Agent, p: &ServiceUpdateParams) -> Done<ServiceU
         before: json!(before),
         after: json!(after_state),
         result,
+    }
+}
+
+/// A variable's value in a `NAME=value` list (a bare `NAME` is set to the empty string).
+fn env_value<'a>(vars: &'a [String], name: &str) -> Option<&'a str> {
+    vars.iter().find_map(|v| match v.split_once('=') {
+        Some((n, value)) => (n == name).then_some(value),
+        None => (v == name).then_some(""),
+    })
+}
+
+/// Replaces the variable's entry in place (so the others keep their order), or appends it.
+fn set_env(vars: &mut Vec<String>, name: &str, value: &str) {
+    let entry = format!("{name}={value}");
+    match vars
+        .iter_mut()
+        .find(|v| v.split_once('=').map_or(v.as_str(), |(n, _)| n) == name)
+    {
+        Some(v) => *v = entry,
+        None => vars.push(entry),
+    }
+}
+
+/// A value fit for the answer and the audit log: hidden when the name looks like a secret's.
+fn shown<'a>(name: &str, value: &'a str) -> &'a str {
+    let n = name.to_ascii_lowercase();
+    let secret = ["pass", "secret", "token", "key", "credential"]
+        .iter()
+        .any(|s| n.contains(s));
+    if secret {
+        "(hidden)"
+    } else {
+        value
     }
 }
 
@@ -556,6 +668,20 @@ mod tests {
             2,
             "no temporary file left"
         );
+    }
+
+    #[test]
+    fn an_env_variable_is_replaced_in_place_or_appended_and_secrets_stay_hidden() {
+        let mut vars = vec!["A=1".to_string(), "db_host=db".into(), "FLAG".into()];
+        set_env(&mut vars, "db_host", "db,db2");
+        set_env(&mut vars, "FLAG", "on");
+        set_env(&mut vars, "NEW", "x=y");
+        assert_eq!(vars, ["A=1", "db_host=db,db2", "FLAG=on", "NEW=x=y"]);
+        assert_eq!(env_value(&vars, "NEW"), Some("x=y"));
+        assert_eq!(env_value(&["BARE".to_string()], "BARE"), Some(""));
+        assert_eq!(env_value(&vars, "db"), None);
+        assert_eq!(shown("db_host", "db,db2"), "db,db2");
+        assert_eq!(shown("RABBIT_PASSWORD", "s3cret"), "(hidden)");
     }
 
     #[test]

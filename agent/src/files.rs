@@ -72,7 +72,7 @@ pub fn read(p: &FilesReadParams) -> FileRead {
         Some("not a regular file".to_string())
     } else if meta.len() > MAX_READ_BYTES {
         Some(format!("larger than {MAX_READ_BYTES} bytes"))
-    } else if p.keys.is_none() && meta.mode() & 0o004 == 0 {
+    } else if p.keys.is_none() && !p.private && meta.mode() & 0o004 == 0 {
         Some("not world-readable, so it is not sent whole (ask for named keys)".to_string())
     } else {
         None
@@ -249,6 +249,7 @@ mod read_tests {
         FilesReadParams {
             path: path.display().to_string(),
             keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
+            private: false,
         }
     }
 

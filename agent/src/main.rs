@@ -11,6 +11,7 @@ mod docker;
 mod engine_probes;
 mod facts;
 mod files;
+mod firewall;
 mod history;
 mod host;
 mod log;

@@ -23,6 +23,7 @@ pub const CAPABILITIES: &[&str] = &[
     method::SWARM_INSPECT,
     method::NET_PROBE,
     method::HTTP_GET,
+    method::HTTP_POST,
     method::CONTAINER_EXEC,
     method::HISTORY_APPEND,
     method::HISTORY_LIST,
@@ -33,6 +34,9 @@ pub const CAPABILITIES: &[&str] = &[
     method::FILES_WRITE,
     method::FILES_MODE,
     method::AUDIT_LIST,
+    method::HOST_FIREWALL_OPEN,
+    method::HOST_TIMESYNC,
+    method::AUDIT_RECORD,
 ];
 
 /// Bounds on list parameters, so one request cannot ask for unbounded work.
@@ -52,6 +56,9 @@ pub async fn call(
 ) -> Result<Value, RpcError> {
     if crate::actions::is_action(name) {
         return crate::actions::call(&agent, name, params, peer).await;
+    }
+    if crate::firewall::handles(name) {
+        return crate::firewall::call(&agent, name, params, peer).await;
     }
     match name {
         method::AGENT_PING => {

@@ -1,13 +1,14 @@
-//! `net.probe` (TCP connect) and `http.get` (a tiny HTTP/1.1 client, http:// only) as seen from
-//! this node. Failures are answers: every outcome lands in the result's `error` text.
+//! `net.probe` (TCP connect), `http.get` and `http.post` (a tiny HTTP/1.1 client, http:// only)
+//! as seen from this node. Failures are answers: every outcome lands in the result's `error` text.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use pfproto::action::{HttpPost, HttpPostParams, MAX_FORM_BYTES, MAX_FORM_FIELDS};
 use pfproto::probe::{
-    HttpGet, HttpGetParams, NetProbe, NetProbeParams, NetResult, NetTarget, HTTP_SNIPPET_BYTES,
-    MAX_HTTP_BODY_BYTES, MAX_HTTP_TIMEOUT_MS, MAX_NET_TIMEOUT_MS,
+    BasicAuth, HttpGet, HttpGetParams, NetProbe, NetProbeParams, NetResult, NetTarget,
+    HTTP_SNIPPET_BYTES, MAX_HTTP_BODY_BYTES, MAX_HTTP_TIMEOUT_MS, MAX_NET_TIMEOUT_MS,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -102,13 +103,49 @@ fn os_text(e: &std::io::Error) -> String {
     }
 }
 
-// ---- http.get ----
+// ---- http.get / http.post ----
 
 pub async fn http_get(p: HttpGetParams) -> HttpGet {
-    let timeout_ms = clamp_timeout(p.timeout_ms, DEFAULT_HTTP_TIMEOUT_MS, MAX_HTTP_TIMEOUT_MS);
+    let auth = p.basic_auth.as_ref();
+    exchange(
+        &p.url,
+        |url| Ok(build_request(url, auth)),
+        p.max_body_bytes,
+        p.timeout_ms,
+    )
+    .await
+}
+
+/// Sends the form once: a POST may change the server, so nothing is retried.
+pub async fn http_post(p: &HttpPostParams) -> HttpPost {
+    exchange(
+        &p.url,
+        |url| Ok(build_post(url, p.auth.as_ref(), &form_body(&p.form)?)),
+        p.max_body_bytes,
+        p.timeout_ms,
+    )
+    .await
+}
+
+/// One request and its answer within the (clamped) timeout; every failure lands in `error`.
+async fn exchange(
+    url: &str,
+    request: impl FnOnce(&Url) -> Result<Vec<u8>, String>,
+    max_body_bytes: Option<usize>,
+    timeout_ms: u64,
+) -> HttpGet {
+    let timeout_ms = clamp_timeout(timeout_ms, DEFAULT_HTTP_TIMEOUT_MS, MAX_HTTP_TIMEOUT_MS);
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
-    let mut out = match fetch(&p, deadline, timeout_ms).await {
+    let limit = max_body_bytes
+        .unwrap_or(HTTP_SNIPPET_BYTES)
+        .min(MAX_HTTP_BODY_BYTES);
+    let attempt = async {
+        let url = parse_url(url)?;
+        let req = request(&url)?;
+        fetch(&url, &req, limit, deadline, timeout_ms).await
+    };
+    let mut out = match attempt.await {
         Ok(r) => r,
         Err(e) => HttpGet {
             error: Some(e),
@@ -187,9 +224,25 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
     })
 }
 
-pub fn build_request(url: &Url, auth: Option<&pfproto::probe::BasicAuth>) -> Vec<u8> {
+pub fn build_request(url: &Url, auth: Option<&BasicAuth>) -> Vec<u8> {
+    let mut req = head("GET", url, auth);
+    req.push_str("\r\n");
+    req.into_bytes()
+}
+
+/// A form POST: `body` is already `application/x-www-form-urlencoded`.
+pub fn build_post(url: &Url, auth: Option<&BasicAuth>, body: &str) -> Vec<u8> {
+    let mut req = head("POST", url, auth);
+    req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    req.push_str(body);
+    req.into_bytes()
+}
+
+/// The request line and headers, without the blank line that ends them.
+fn head(method: &str, url: &Url, auth: Option<&BasicAuth>) -> String {
     let mut req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: pfagent/{}\r\nAccept: */*\r\nConnection: close\r\n",
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: pfagent/{}\r\nAccept: */*\r\nConnection: close\r\n",
         url.path,
         url.authority,
         env!("CARGO_PKG_VERSION")
@@ -201,22 +254,59 @@ pub fn build_request(url: &Url, auth: Option<&pfproto::probe::BasicAuth>) -> Vec
         req.push_str(&token);
         req.push_str("\r\n");
     }
-    req.push_str("\r\n");
-    req.into_bytes()
+    req
+}
+
+/// `k=v&k2=v2`, bounded so one request cannot make the agent send without limit.
+pub fn form_body(form: &[(String, String)]) -> Result<String, String> {
+    if form.len() > MAX_FORM_FIELDS {
+        return Err(format!(
+            "the form has {} fields; at most {MAX_FORM_FIELDS} are sent",
+            form.len()
+        ));
+    }
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    if body.len() > MAX_FORM_BYTES {
+        return Err(format!(
+            "the form is {} bytes encoded; at most {MAX_FORM_BYTES} are sent",
+            body.len()
+        ));
+    }
+    Ok(body)
+}
+
+/// The WHATWG `application/x-www-form-urlencoded` byte serializer (what browsers and curl's
+/// `--data-urlencode` send): space is `+`, alphanumerics and `*-._` stay, the rest is `%XX`.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 async fn fetch(
-    p: &HttpGetParams,
+    url: &Url,
+    req: &[u8],
+    limit: usize,
     deadline: tokio::time::Instant,
     timeout_ms: u64,
 ) -> Result<HttpGet, String> {
-    let url = parse_url(&p.url)?;
     let no_answer = || format!("no answer within {timeout_ms}ms");
     let mut stream = tokio::time::timeout_at(deadline, connect(&url.host, url.port))
         .await
         .map_err(|_| no_answer())??;
-    let req = build_request(&url, p.basic_auth.as_ref());
-    tokio::time::timeout_at(deadline, stream.write_all(&req))
+    tokio::time::timeout_at(deadline, stream.write_all(req))
         .await
         .map_err(|_| no_answer())?
         .map_err(|e| format!("sending the request failed: {}", connect_error(&e)))?;
@@ -263,10 +353,6 @@ async fn fetch(
         Err(ParseError::Malformed(m)) => return Err(format!("malformed HTTP response: {m}")),
     };
     let mut body = resp.body;
-    let limit = p
-        .max_body_bytes
-        .unwrap_or(HTTP_SNIPPET_BYTES)
-        .min(MAX_HTTP_BODY_BYTES);
     let truncated = body.len() > limit;
     body.truncate(limit);
     let error = if timed_out {
@@ -506,7 +592,7 @@ mod tests {
     #[test]
     fn request_has_host_close_and_basic_auth() {
         let u = parse_url("http://h:81/x").unwrap();
-        let auth = pfproto::probe::BasicAuth {
+        let auth = BasicAuth {
             user: "Aladdin".into(),
             password: "open sesame".into(),
         };
@@ -517,6 +603,61 @@ mod tests {
         assert!(r.ends_with("\r\n\r\n"));
         let r = String::from_utf8(build_request(&u, None)).unwrap();
         assert!(!r.contains("Authorization"));
+    }
+
+    #[test]
+    fn post_sends_the_form_urlencoded_with_its_length() {
+        let u = parse_url("http://h:8093/query/service").unwrap();
+        let auth = BasicAuth {
+            user: "isadmin".into(),
+            password: "p w0rd".into(),
+        };
+        let body = form_body(&[
+            (
+                "statement".into(),
+                "BUILD INDEX ON `content`(`idx_a`,`idx_b`)".into(),
+            ),
+            ("knownNodes".into(), "ns_1@a.isnet,ns_1@b.isnet".into()),
+            ("ejectedNodes".into(), String::new()),
+        ])
+        .unwrap();
+        assert_eq!(
+            body,
+            "statement=BUILD+INDEX+ON+%60content%60%28%60idx_a%60%2C%60idx_b%60%29\
+             &knownNodes=ns_1%40a.isnet%2Cns_1%40b.isnet&ejectedNodes="
+        );
+        let r = String::from_utf8(build_post(&u, Some(&auth), &body)).unwrap();
+        assert!(
+            r.starts_with("POST /query/service HTTP/1.1\r\nHost: h:8093\r\n"),
+            "{r}"
+        );
+        assert!(r.contains("\r\nContent-Type: application/x-www-form-urlencoded\r\n"));
+        assert!(r.contains(&format!("\r\nContent-Length: {}\r\n\r\n", body.len())));
+        assert!(r.contains("\r\nAuthorization: Basic aXNhZG1pbjpwIHcwcmQ=\r\n"));
+        assert!(r.ends_with(&format!("\r\n\r\n{body}")));
+        assert_eq!(form_encode("é~"), "%C3%A9%7E");
+    }
+
+    #[test]
+    fn oversized_forms_are_refused() {
+        let many: Vec<(String, String)> = (0..=MAX_FORM_FIELDS)
+            .map(|i| (format!("k{i}"), String::new()))
+            .collect();
+        assert!(form_body(&many).unwrap_err().contains("at most 64"));
+        let big = vec![("k".to_string(), "x".repeat(MAX_FORM_BYTES))];
+        assert!(form_body(&big).unwrap_err().contains("bytes encoded"));
+    }
+
+    #[tokio::test]
+    async fn post_to_a_bad_url_is_an_answer_not_a_panic() {
+        let p = HttpPostParams {
+            url: "https://h/".into(),
+            timeout_ms: 100,
+            ..Default::default()
+        };
+        let r = http_post(&p).await;
+        assert_eq!(r.status, None);
+        assert!(r.error.unwrap().contains("https is not supported"));
     }
 
     #[test]

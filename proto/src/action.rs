@@ -40,6 +40,18 @@ pub struct ServiceUpdateParams {
     /// Restart every task (`docker service update --force`).
     #[serde(default)]
     pub force: bool,
+    /// Sets one environment variable of the tasks, replacing its value if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<EnvVar>,
+    /// Replaces the placement's most tasks per node when set (0: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas_per_node: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -48,6 +60,12 @@ pub struct ServiceState {
     pub constraints: Vec<String>,
     pub force_update: u64,
     pub version: u64,
+    /// The variable an `env` update sets, as `NAME=value` (`None`: not set). Values of names that
+    /// look secret are hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas_per_node: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -129,6 +147,32 @@ pub struct FileMode {
     pub after: FileOwnerMode,
 }
 
+// ---- http.post ----
+
+/// A form POST from the node to an http:// URL (the same URL rules as `http.get`), e.g. a
+/// Couchbase REST call. The form is sent as `application/x-www-form-urlencoded`; its keys and
+/// values are recorded in the audit log, the credentials never.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct HttpPostParams {
+    pub meta: ActionMeta,
+    pub url: String,
+    /// In this order; at most [`MAX_FORM_FIELDS`] fields and [`MAX_FORM_BYTES`] encoded.
+    pub form: Vec<(String, String)>,
+    #[serde(default)]
+    pub auth: Option<crate::probe::BasicAuth>,
+    /// The whole call; capped at [`crate::probe::MAX_HTTP_TIMEOUT_MS`].
+    pub timeout_ms: u64,
+    /// How much of the body to return, as for `http.get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<usize>,
+}
+
+pub const MAX_FORM_FIELDS: usize = 64;
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The answer has `http.get`'s shape: status, a bounded body snippet, an error when no answer came.
+pub type HttpPost = crate::probe::HttpGet;
+
 // ---- audit.list ----
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -152,6 +196,23 @@ pub struct AuditEntry {
     pub after: Value,
 }
 
+/// An action the controller performed on the node itself (over SSH, without the agent: installing
+/// the agent), recorded in the node's audit log by the agent that resulted from it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct AuditRecordParams {
+    pub meta: ActionMeta,
+    /// One of [`RECORDABLE`].
+    pub method: String,
+    pub target: String,
+    #[serde(default)]
+    pub before: Value,
+    #[serde(default)]
+    pub after: Value,
+}
+
+/// What `audit.record` accepts: only what the agent cannot do and audit itself.
+pub const RECORDABLE: &[&str] = &["agent.install"];
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct AuditListParams {
     pub limit: u32,
@@ -161,4 +222,79 @@ pub struct AuditListParams {
 pub struct AuditList {
     /// Newest first.
     pub entries: Vec<AuditEntry>,
+}
+
+// ---- host.firewall_open ----
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum PortProto {
+    Tcp,
+    Udp,
+}
+
+impl PortProto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortProto::Tcp => "tcp",
+            PortProto::Udp => "udp",
+        }
+    }
+}
+
+/// A port a firewall must let in, e.g. 7946/udp.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FirewallPort {
+    pub port: u16,
+    pub proto: PortProto,
+}
+
+impl std::fmt::Display for FirewallPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.port, self.proto.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FirewallOpenParams {
+    pub meta: ActionMeta,
+    pub ports: Vec<FirewallPort>,
+}
+
+/// One place rules live in: an nftables input chain (`inet filter input`) or a firewalld zone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FirewallChain {
+    pub chain: String,
+    /// Ports this place already let in before the call (for nftables: pfctl's own rules).
+    pub before: Vec<FirewallPort>,
+    pub added: Vec<FirewallPort>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FirewallOpen {
+    /// `firewalld` or `nftables`.
+    pub manager: String,
+    /// Ports let in by this call somewhere they were blocked.
+    pub opened: Vec<FirewallPort>,
+    /// Ports nothing needed to be done for.
+    pub already_open: Vec<FirewallPort>,
+    pub chains: Vec<FirewallChain>,
+    /// In words, e.g. "no input chain drops traffic: every port is already open".
+    pub note: String,
+}
+
+// ---- host.timesync ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TimeSyncParams {
+    pub meta: ActionMeta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TimeSync {
+    /// The command that enabled time sync, e.g. `timedatectl set-ntp true`.
+    pub via: String,
+    /// The service's or NTP setting's state before and after, as the tool reports it.
+    pub before: String,
+    pub after: String,
 }

@@ -33,6 +33,8 @@ pub mod method {
     pub const SWARM_INSPECT: &str = "swarm.inspect";
     pub const NET_PROBE: &str = "net.probe";
     pub const HTTP_GET: &str = "http.get";
+    /// A form POST over HTTP from the node (an action: audited).
+    pub const HTTP_POST: &str = "http.post";
     pub const CONTAINER_EXEC: &str = "container.exec";
     pub const HISTORY_APPEND: &str = "history.append";
     pub const HISTORY_LIST: &str = "history.list";
@@ -43,6 +45,9 @@ pub mod method {
     pub const FILES_WRITE: &str = "files.write";
     pub const FILES_MODE: &str = "files.mode";
     pub const AUDIT_LIST: &str = "audit.list";
+    pub const HOST_FIREWALL_OPEN: &str = "host.firewall_open";
+    pub const HOST_TIMESYNC: &str = "host.timesync";
+    pub const AUDIT_RECORD: &str = "audit.record";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -41,6 +41,10 @@ pub struct FilesReadParams {
     /// when it is world-readable: files that may hold secrets never cross the wire whole.
     #[serde(default)]
     pub keys: Option<Vec<String>>,
+    /// The whole file even when it is not world-readable: asked only to copy a secret file from
+    /// one node to another on the admin's explicit order (`autoheal --source NODE --force`).
+    #[serde(default)]
+    pub private: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

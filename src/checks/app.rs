@@ -46,6 +46,7 @@ pub async fn collect(
         let params = FilesReadParams {
             path: path.to_string(),
             keys,
+            private: false,
         };
         timed::<FileRead>(
             conn,

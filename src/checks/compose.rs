@@ -98,7 +98,7 @@ pub fn analyze(cfg: &Config, files: &[Result<FileRead, String>]) -> Finding {
     }
 }
 
-fn merge(base: Yaml, over: Yaml) -> Yaml {
+pub(crate) fn merge(base: Yaml, over: Yaml) -> Yaml {
     match (base, over) {
         (Yaml::Hash(mut b), Yaml::Hash(o)) => {
             for (k, v) in o {
@@ -114,7 +114,7 @@ fn merge(base: Yaml, over: Yaml) -> Yaml {
     }
 }
 
-fn services(doc: &Yaml) -> Vec<(String, &Yaml)> {
+pub(crate) fn services(doc: &Yaml) -> Vec<(String, &Yaml)> {
     match &doc["services"] {
         Yaml::Hash(h) => h
             .iter()
@@ -124,7 +124,9 @@ fn services(doc: &Yaml) -> Vec<(String, &Yaml)> {
     }
 }
 
-fn problems(cfg: &Config, doc: &Yaml) -> Vec<String> {
+/// What `doc` (the merged files) lacks, one sentence per problem; the planner re-checks its
+/// rewrite with it.
+pub(crate) fn problems(cfg: &Config, doc: &Yaml) -> Vec<String> {
     let svcs = services(doc);
     let find = |name: &str| svcs.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
     let mut out = Vec::new();
@@ -172,10 +174,7 @@ fn problems(cfg: &Config, doc: &Yaml) -> Vec<String> {
         match env(s, "db_host") {
             None => out.push(format!("{name} has no db_host")),
             Some(v) => {
-                let listed: Vec<String> = v
-                    .split(',')
-                    .map(|h| h.trim().split('.').next().unwrap_or("").to_string())
-                    .collect();
+                let listed: Vec<&str> = v.split(',').map(db_host_name).collect();
                 let missing: Vec<&str> = couchbases
                     .iter()
                     .copied()
@@ -213,7 +212,7 @@ fn problems(cfg: &Config, doc: &Yaml) -> Vec<String> {
     out
 }
 
-fn constraints(s: &Yaml) -> Vec<String> {
+pub(crate) fn constraints(s: &Yaml) -> Vec<String> {
     match &s["deploy"]["placement"]["constraints"] {
         Yaml::Array(a) => a
             .iter()
@@ -223,13 +222,19 @@ fn constraints(s: &Yaml) -> Vec<String> {
     }
 }
 
+/// The service a `db_host` entry names: `couchbase.isnet` and `couchbase?n1ql_timeout=5` are
+/// both `couchbase` (the connection options follow the last host).
+pub(crate) fn db_host_name(entry: &str) -> &str {
+    entry.trim().split(['.', '?']).next().unwrap_or("")
+}
+
 pub fn is_hostname_pin(c: &str) -> bool {
     let c: String = c.chars().filter(|c| !c.is_whitespace()).collect();
     c.starts_with("node.hostname==")
 }
 
 /// (global mode, replica count; compose's default is 1).
-fn replicas(s: &Yaml) -> (bool, u64) {
+pub(crate) fn replicas(s: &Yaml) -> (bool, u64) {
     let d = &s["deploy"];
     let global = d["mode"].as_str() == Some("global");
     let n = match &d["replicas"] {
@@ -241,7 +246,7 @@ fn replicas(s: &Yaml) -> (bool, u64) {
 }
 
 /// An environment value from the map form (`KEY: v`) or the list form (`- KEY=v`).
-fn env(s: &Yaml, key: &str) -> Option<String> {
+pub(crate) fn env(s: &Yaml, key: &str) -> Option<String> {
     match &s["environment"] {
         Yaml::Hash(h) => h.iter().find_map(|(k, v)| {
             (k.as_str() == Some(key)).then(|| match v {
@@ -347,6 +352,16 @@ spread = [{ service = "gui", replicas = 3, max_per_node = 1 }]
         let bad = GOOD.replace("replicas: 2", "replicas: 1");
         let over = "services:\n  dexserver:\n    deploy:\n      replicas: 3\n";
         let r = analyze(&cfg(), &[file(&bad), file(over)]);
+        assert_eq!(r.status, Status::Ok, "{}", r.message);
+    }
+
+    #[test]
+    fn connection_options_after_the_last_host_do_not_hide_it() {
+        let text = GOOD.replace(
+            "'couchbase,couchbase-worker'",
+            "'couchbase.isnet,couchbase-worker?n1ql_timeout=100000000.00'",
+        );
+        let r = analyze(&cfg(), &[file(&text)]);
         assert_eq!(r.status, Status::Ok, "{}", r.message);
     }
 

@@ -35,6 +35,9 @@ pub const TASKS: &str = "/pools/default/tasks";
 pub struct Config {
     /// Cluster manager base URL as seen from a node, e.g. `http://127.0.0.1:8091`.
     pub url: String,
+    /// Query service base URL (autoheal's `BUILD INDEX`); default: `url` with port 8093.
+    #[serde(default)]
+    pub query_url: Option<String>,
     #[serde(default = "isadmin")]
     pub user: String,
     /// Plain password (an inventory override); `password_env` names an environment variable.
@@ -76,10 +79,30 @@ fn timeout() -> u64 {
     5000
 }
 
+impl Config {
+    /// The query service's base URL, without a trailing slash: `query_url`, else the cluster
+    /// manager's host on the query service's port, 8093 (a path in `url`, e.g. behind a proxy,
+    /// is not carried over: set `query_url` then).
+    pub fn query_base(&self) -> String {
+        if let Some(q) = &self.query_url {
+            return q.trim().trim_end_matches('/').to_string();
+        }
+        let base = self.url.trim().trim_end_matches('/');
+        let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let host = match authority.find(']') {
+            Some(end) => &authority[..=end],
+            None => authority.split(':').next().unwrap_or(authority),
+        };
+        format!("{scheme}://{host}:8093")
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("couchbase::Config")
             .field("url", &self.url)
+            .field("query_url", &self.query_url)
             .field("user", &self.user)
             .field("expected_nodes", &self.expected_nodes)
             .field("buckets", &self.buckets)
@@ -106,7 +129,7 @@ pub struct Obs {
 }
 
 /// The password from the environment or the profile; `Err` says what is missing.
-fn credentials(cfg: &Config) -> Result<BasicAuth, String> {
+pub fn credentials(cfg: &Config) -> Result<BasicAuth, String> {
     let found = super::app::api_password(
         cfg.password.as_deref(),
         cfg.password_env.as_deref(),
@@ -188,6 +211,9 @@ struct Pool {
 #[serde(rename_all = "camelCase")]
 struct PoolNode {
     hostname: String,
+    /// `ns_1@host`: how a rebalance names the node (`knownNodes`).
+    #[serde(default)]
+    otp_node: Option<String>,
     /// `healthy`, `unhealthy` or `warmup`.
     #[serde(default)]
     status: String,
@@ -271,6 +297,11 @@ struct Index {
     name: Option<String>,
     #[serde(default)]
     bucket: String,
+    /// Couchbase Server 7 and later; `_default` for the bucket's own documents.
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    collection: Option<String>,
     #[serde(default)]
     hosts: Vec<String>,
     /// `Ready`, `Building`, `Created`, `Warmup`, `Error`, ...
@@ -320,6 +351,19 @@ impl Index {
     fn on(&self, node: &str) -> bool {
         self.hosts.iter().any(|h| same_host(h, node))
     }
+    /// What a statement names the index's documents by: `` `bucket` ``, or
+    /// `` `bucket`.`scope`.`collection` `` outside the default collection.
+    fn keyspace(&self) -> String {
+        match (self.scope.as_deref(), self.collection.as_deref()) {
+            (Some(s), Some(c)) if s != "_default" || c != "_default" => format!(
+                "{}.{}.{}",
+                n1ql_name(&self.bucket),
+                n1ql_name(s),
+                n1ql_name(c)
+            ),
+            _ => n1ql_name(&self.bucket),
+        }
+    }
     fn describe(&self) -> String {
         match self.progress {
             Some(p) => format!("{} {p:.0}%", self.status),
@@ -339,6 +383,40 @@ struct Task {
     progress: Option<f64>,
     #[serde(default)]
     error_message: Option<String>,
+}
+
+/// An escaped N1QL identifier: in backticks, a backtick inside doubled.
+pub fn n1ql_name(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A member of the cluster as `/pools/default` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub hostname: String,
+    pub otp_node: String,
+    /// `active`, `inactiveAdded` or `inactiveFailed`.
+    pub membership: String,
+}
+
+/// Every node `/pools/default` lists (a rebalance's `knownNodes` must name them all), or why
+/// they are not known.
+pub fn members(obs: &Obs) -> Result<Vec<Member>, String> {
+    let pool = parse::<Pool>(obs, POOLS, &obs.pools).map_err(|(_, m)| m)?;
+    pool.nodes
+        .into_iter()
+        .map(|n| match n.otp_node {
+            Some(otp) if !otp.is_empty() => Ok(Member {
+                hostname: n.hostname,
+                otp_node: otp,
+                membership: n.cluster_membership,
+            }),
+            _ => Err(format!(
+                "{}{POOLS} lists {} without its otpNode",
+                obs.url, n.hostname
+            )),
+        })
+        .collect()
 }
 
 /// `host:port` as the two endpoints write it; a missing port on one side still matches.
@@ -696,6 +774,8 @@ fn indexes_ready(
     let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut broken: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut building: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // What autoheal can build: the exact names and keyspaces of the indexes stuck unbuilt.
+    let mut unbuilt = Vec::new();
     for node in &index_nodes {
         for req in &cfg.indexes {
             let copies: Vec<&Index> = st
@@ -716,11 +796,15 @@ fn indexes_ready(
             } else {
                 let i = copies[0];
                 broken.entry(node.clone()).or_default().push(format!(
-                    "{req} {} (BUILD INDEX ON `{}`(`{}`))",
+                    "{req} {} (BUILD INDEX ON {}({}))",
                     i.describe(),
-                    i.bucket,
-                    i.base_name()
+                    i.keyspace(),
+                    n1ql_name(i.base_name())
                 ));
+                unbuilt.push(json!({
+                    "node": node, "keyspace": i.keyspace(), "index": i.base_name(),
+                    "status": i.status,
+                }));
             }
         }
     }
@@ -728,6 +812,7 @@ fn indexes_ready(
         "index_nodes": index_nodes, "index_nodes_from": source,
         "required": cfg.indexes, "indexes_listed": st.indexes.len(),
         "missing": missing, "not_ready": broken, "building": building, "warnings": st.warnings,
+        "unbuilt": unbuilt,
     });
     let n = index_nodes.len();
     let mut parts = Vec::new();

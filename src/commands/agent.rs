@@ -132,16 +132,19 @@ async fn binary_version(path: &PathBuf) -> Result<String> {
         .ok_or_else(|| anyhow!("{} --version printed nothing useful", path.display()))
 }
 
-pub async fn install(ctx: &Ctx, args: &InstallArgs) -> Result<i32> {
-    let binary = args
-        .binary
-        .clone()
-        .unwrap_or_else(|| local_agent_binary(AgentPlace::DEFAULT_PATH));
+/// The agent binary to install (beside pfctl unless given) and its version.
+pub(crate) async fn local_binary(given: Option<PathBuf>) -> Result<(Vec<u8>, String)> {
+    let binary = given.unwrap_or_else(|| local_agent_binary(AgentPlace::DEFAULT_PATH));
     if !binary.is_file() {
         bail!("agent binary {} not found; build it (cargo build --release -p pfagent) or pass --binary", binary.display());
     }
     let bytes = std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
     let version = binary_version(&binary).await?;
+    Ok((bytes, version))
+}
+
+pub async fn install(ctx: &Ctx, args: &InstallArgs) -> Result<i32> {
+    let (bytes, version) = local_binary(args.binary.clone()).await?;
     let emitter = ctx.emitter("agent install");
     let outcomes = each_node(
         &ctx.targets,
@@ -154,6 +157,7 @@ pub async fn install(ctx: &Ctx, args: &InstallArgs) -> Result<i32> {
                 ctx.fanout.overrides.password.as_ref(),
             )
             .await
+            .map(|i| i.message)
         },
         |o| emitter.node_done(&node_report(o)),
     )
@@ -175,12 +179,21 @@ pub async fn install(ctx: &Ctx, args: &InstallArgs) -> Result<i32> {
     Ok(ctx.finish(&emitter, &report))
 }
 
-async fn install_on(
+/// A freshly installed agent, answering.
+pub(crate) struct Installed {
+    pub message: String,
+    pub dest: String,
+    pub conn: crate::rpc::AgentConn,
+}
+
+/// Uploads the binary over SFTP, installs and starts it with sudo, and checks the resident agent
+/// answers with the expected version.
+pub(crate) async fn install_on(
     node: &Node,
     bytes: &[u8],
     version: &str,
     shared: Option<&Secret>,
-) -> Result<String, NodeError> {
+) -> Result<Installed, NodeError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| NodeError::Other(anyhow!("{what}: {e}"));
     let Some(session) = &node.session else {
         return Err(NodeError::Other(anyhow!(
@@ -267,5 +280,46 @@ async fn install_on(
             "installed pfagent {version} at {dest}, but the resident agent is not answering"
         )));
     }
-    Ok(format!("pfagent {version} installed at {dest} (previous kept as {dest}.prev) and answering via {route}"))
+    Ok(Installed {
+        message: format!("pfagent {version} installed at {dest} (previous kept as {dest}.prev) and answering via {route}"),
+        dest,
+        conn,
+    })
+}
+
+/// autoheal's agent reinstall on a node it reached over SSH: installs this pfctl's agent, then
+/// has the new agent record the install in the node's audit log (the agent could not audit its
+/// own arrival).
+pub(crate) async fn reinstall(
+    node: &Node,
+    shared: Option<&Secret>,
+    meta: &pfproto::action::ActionMeta,
+    before: Value,
+) -> Result<Value, String> {
+    let (bytes, version) = local_binary(None).await.map_err(|e| format!("{e:#}"))?;
+    let inst = install_on(node, &bytes, &version, shared)
+        .await
+        .map_err(|e| e.to_string())?;
+    let after = serde_json::json!({
+        "version": version,
+        "sha256": crate::heal::sha256_hex(&bytes),
+    });
+    let record = pfproto::action::AuditRecordParams {
+        meta: meta.clone(),
+        method: "agent.install".into(),
+        target: inst.dest.clone(),
+        before,
+        after: after.clone(),
+    };
+    let params = serde_json::to_value(record).map_err(|e| e.to_string())?;
+    // Installed but not on record is still installed: the report says so instead of failing.
+    let audited = match inst
+        .conn
+        .call::<Value>(pfproto::method::AUDIT_RECORD, params)
+        .await
+    {
+        Ok(_) => Value::Bool(true),
+        Err(e) => Value::String(format!("not audited: {e}")),
+    };
+    Ok(serde_json::json!({"message": inst.message, "after": after, "audited": audited}))
 }

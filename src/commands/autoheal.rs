@@ -128,25 +128,72 @@ pub async fn run(ctx: &Ctx, args: &AutohealArgs, owner_only: bool) -> Result<i32
         before.close().await;
         return Ok(worst(&before.findings));
     }
-    if !opts.yes {
-        let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        let go = terminal
-            && dialoguer::Confirm::new()
-                .with_prompt(format!(
-                    "Apply these {} action(s)?",
-                    plan.actions.len().min(opts.max_actions)
-                ))
-                .default(false)
-                .interact()
-                .unwrap_or(false);
-        if !go {
-            let msg = if terminal {
-                "not confirmed: nothing changed".to_string()
-            } else {
-                "no terminal to ask for confirmation: nothing changed; pass --yes to apply the plan"
-                    .to_string()
-            };
-            eprintln!("pfctl: autoheal: {msg}");
+    if let Some(msg) = ask(opts.yes, plan.actions.len().min(opts.max_actions)) {
+        eprintln!("pfctl: autoheal: {msg}");
+        emit_end(
+            json_out,
+            Doc {
+                run_id: &run_id,
+                dry_run: false,
+                refused: Some(msg),
+                plan: &plan,
+                outcomes: vec![],
+                findings: &before.findings,
+                timings: Value::Null,
+            },
+        );
+        before.close().await;
+        return Ok(EXIT_REFUSED);
+    }
+
+    // Agents first: a node without one had none of its own checks run, so once the new agents
+    // answer the cluster is checked again and the rest of the plan is made from what that finds.
+    let mut before = before;
+    let mut plan = plan;
+    let mut outcomes = Vec::new();
+    let mut installed: Vec<(Action, Value)> = Vec::new();
+    let installs: Vec<Action> = plan
+        .actions
+        .iter()
+        .take(opts.max_actions)
+        .filter(|a| matches!(a.remedy, Remedy::InstallAgent))
+        .cloned()
+        .collect();
+    for a in &installs {
+        if !json_out {
+            println!("applying {}: {}", a.id, a.what);
+        }
+        match apply(ctx, &before, a, &meta).await {
+            Ok(done) => installed.push((a.clone(), done)),
+            Err(e) => outcomes.push(failed(a, e)),
+        }
+    }
+    if !installed.is_empty() {
+        before.close().await;
+        before = evaluate(ctx, &profile, &|_| {}).await;
+        let mut again = heal::plan(&before.findings, &before.reachable(), &profile, opts, scope);
+        again
+            .actions
+            .retain(|a| !matches!(a.remedy, Remedy::InstallAgent));
+        for (i, a) in again.actions.iter_mut().enumerate() {
+            a.id = format!("A{}", installs.len() + i + 1);
+        }
+        if !json_out {
+            println!("agents answer again; the plan for the rest, from a fresh check:");
+            print_plan(&run_id, &again);
+        }
+        let budget = opts.max_actions.saturating_sub(installs.len());
+        let refused = match again.actions.len().min(budget) {
+            0 => None,
+            n => ask(opts.yes, n),
+        };
+        again.actions.splice(0..0, installs.iter().cloned());
+        plan = again;
+        if let Some(msg) = refused {
+            eprintln!("pfctl: autoheal: {msg} (beyond the agent installs)");
+            for (a, done) in installed {
+                outcomes.push(verify(&a, &before.findings, done, false));
+            }
             emit_end(
                 json_out,
                 Doc {
@@ -154,7 +201,7 @@ pub async fn run(ctx: &Ctx, args: &AutohealArgs, owner_only: bool) -> Result<i32
                     dry_run: false,
                     refused: Some(msg),
                     plan: &plan,
-                    outcomes: vec![],
+                    outcomes,
                     findings: &before.findings,
                     timings: Value::Null,
                 },
@@ -165,9 +212,10 @@ pub async fn run(ctx: &Ctx, args: &AutohealArgs, owner_only: bool) -> Result<i32
     }
 
     let t1 = Instant::now();
-    let mut outcomes = Vec::new();
     let mut applied: Vec<(&Action, Value, bool)> = Vec::new();
     let mut gate_closed: Option<String> = None;
+    // A Couchbase rebalance applies the Couchbase changes before it: not after one failed.
+    let mut couchbase_failed: Option<String> = None;
     let mut swarm_changed = false;
     for (i, a) in plan.actions.iter().enumerate() {
         if i >= opts.max_actions {
@@ -177,20 +225,32 @@ pub async fn run(ctx: &Ctx, args: &AutohealArgs, owner_only: bool) -> Result<i32
             ));
             continue;
         }
+        if matches!(a.remedy, Remedy::InstallAgent) {
+            continue; // done above, first
+        }
         if let (true, Some(why)) = (a.disruptive, &gate_closed) {
+            outcomes.push(skipped(a, why.clone()));
+            continue;
+        }
+        if let (Remedy::CouchbasePost { .. }, true, Some(why)) =
+            (&a.remedy, a.disruptive, &couchbase_failed)
+        {
             outcomes.push(skipped(a, why.clone()));
             continue;
         }
         if !json_out {
             println!("applying {}: {}", a.id, a.what);
         }
-        match apply(&before, a, &meta).await {
+        match apply(ctx, &before, a, &meta).await {
             Ok(done) => {
                 if let Remedy::Replicas { .. }
                 | Remedy::Restart { .. }
                 | Remedy::Pin { .. }
                 | Remedy::Activate { .. } = a.remedy
                 {
+                    swarm_changed = true;
+                }
+                if matches!(&a.remedy, Remedy::Compose { updates, .. } if !updates.is_empty()) {
                     swarm_changed = true;
                 }
                 // Disruptive changes one at a time: the next waits until this one has converged.
@@ -205,13 +265,15 @@ pub async fn run(ctx: &Ctx, args: &AutohealArgs, owner_only: bool) -> Result<i32
                 }
                 applied.push((a, done, converged));
             }
-            Err(e) => outcomes.push(Outcome {
-                id: a.id.clone(),
-                result: "failed",
-                detail: e,
-                evidence: Value::Null,
-                done: Value::Null,
-            }),
+            Err(e) => {
+                if matches!(a.remedy, Remedy::CouchbasePost { .. }) {
+                    couchbase_failed.get_or_insert(format!(
+                        "not started: the Couchbase change {} failed",
+                        a.id
+                    ));
+                }
+                outcomes.push(failed(a, e))
+            }
         }
     }
     if swarm_changed {
@@ -223,6 +285,9 @@ pub async fn run(ctx: &Ctx, args: &AutohealArgs, owner_only: bool) -> Result<i32
     let t2 = Instant::now();
     let after = evaluate(ctx, &profile, &|_| {}).await;
     let t_verify = t2.elapsed();
+    for (a, done) in &installed {
+        outcomes.push(verify(a, &after.findings, done.clone(), false));
+    }
     for (a, done, converged) in applied {
         outcomes.push(verify(a, &after.findings, done, converged));
     }
@@ -268,7 +333,8 @@ fn unhealthy(ev: &Evaluation) -> Vec<String> {
         .collect()
 }
 
-fn actor() -> String {
+/// `user@host` of the admin, recorded by the agents with every action.
+pub(crate) fn actor() -> String {
     let user = std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())
@@ -283,6 +349,36 @@ fn actor() -> String {
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "unknown".into());
     format!("{user}@{host}")
+}
+
+/// None to go ahead; else why not: no confirmation (a terminal asks; without one, `--yes` is needed).
+fn ask(yes: bool, count: usize) -> Option<String> {
+    if yes {
+        return None;
+    }
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !terminal {
+        return Some(
+            "no terminal to ask for confirmation: nothing changed; pass --yes to apply the plan"
+                .into(),
+        );
+    }
+    let go = dialoguer::Confirm::new()
+        .with_prompt(format!("Apply these {count} action(s)?"))
+        .default(false)
+        .interact()
+        .unwrap_or(false);
+    (!go).then(|| "not confirmed: nothing changed".to_string())
+}
+
+fn failed(a: &Action, why: String) -> Outcome {
+    Outcome {
+        id: a.id.clone(),
+        result: "failed",
+        detail: why,
+        evidence: Value::Null,
+        done: Value::Null,
+    }
 }
 
 fn skipped(a: &Action, why: String) -> Outcome {
@@ -326,9 +422,35 @@ async fn update_service(
 }
 
 /// Performs one action; the answer (before and after state) goes into the report.
-async fn apply(ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Result<Value, String> {
+async fn apply(ctx: &Ctx, ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Result<Value, String> {
     let meta = meta.clone();
     match &a.remedy {
+        Remedy::CouchbasePost { url, form, cfg } => {
+            let c = conn(ev, &a.node).await?;
+            heal::couchbase::apply(c, meta, url, form, cfg).await
+        }
+        Remedy::InstallAgent => {
+            let node = ev
+                .node(&a.node)
+                .ok_or_else(|| format!("{}: not reached over SSH", a.node))?;
+            let before = json!({"problem": a.reason});
+            let shared = ctx.fanout.overrides.password.as_ref();
+            super::agent::reinstall(node, shared, &meta, before).await
+        }
+        Remedy::OpenPorts { ports } => {
+            let c = conn(ev, &a.node).await?;
+            let r = crate::firewall::open_on(c, meta, ports)
+                .await
+                .map_err(|e| format!("{}: {e}", a.node))?;
+            Ok(json!(r))
+        }
+        Remedy::TimeSync => {
+            let c = conn(ev, &a.node).await?;
+            let r: TimeSync = call(c, method::HOST_TIMESYNC, TimeSyncParams { meta })
+                .await
+                .map_err(|e| format!("{}: {e}", a.node))?;
+            Ok(json!(r))
+        }
         Remedy::RemoveContainers { ids } => {
             let c = conn(ev, &a.node).await?;
             let r: ContainersRemove = call(
@@ -406,6 +528,7 @@ async fn apply(ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Result<Value, 
             mode,
             uid,
             gid,
+            secret,
         } => {
             let src = conn(ev, source).await?;
             let read: FileRead = call(
@@ -414,6 +537,7 @@ async fn apply(ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Result<Value, 
                 FilesReadParams {
                     path: path.clone(),
                     keys: None,
+                    private: *secret,
                 },
             )
             .await?;
@@ -451,6 +575,8 @@ async fn apply(ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Result<Value, 
             expect_sha256,
             content,
             nodes,
+            manager,
+            updates,
         } => {
             // Every node's copy is checked against the planned hash before any is written, so a
             // change made meanwhile on one node stops the whole rewrite.
@@ -489,9 +615,60 @@ async fn apply(ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Result<Value, 
                     .map_err(|e| format!("{n}: {e} (written before: {})", done.len()))?;
                 done.push(json!({"node": n, "write": r}));
             }
+            compose_updates(ev, path, manager, updates, &meta, &mut done).await?;
             Ok(Value::Array(done))
         }
     }
+}
+
+/// After a compose rewrite, the running services are brought to what the file now says (see
+/// heal::compose). A failure here leaves the file written: the error says what to run by hand,
+/// since the compose check passes now and the next autoheal would not plan it again.
+async fn compose_updates(
+    ev: &Evaluation,
+    path: &str,
+    manager: &str,
+    updates: &[ServiceUpdateParams],
+    meta: &ActionMeta,
+    done: &mut Vec<Value>,
+) -> Result<(), String> {
+    for u in updates {
+        let p = ServiceUpdateParams {
+            meta: meta.clone(),
+            ..u.clone()
+        };
+        let by_hand = || {
+            let mut cmd = String::from("docker service update");
+            if let Some(n) = u.replicas {
+                cmd.push_str(&format!(" --replicas {n}"));
+            }
+            if let Some(m) = u.max_replicas_per_node {
+                cmd.push_str(&format!(" --replicas-max-per-node {m}"));
+            }
+            if let Some(e) = &u.env {
+                cmd.push_str(&format!(" --env-add '{}={}'", e.name, e.value));
+            }
+            format!("{cmd} {}", u.service)
+        };
+        let r: ServiceUpdate = call(conn(ev, manager).await?, method::SERVICE_UPDATE, p)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{path} is written on every node, but updating {} on {manager} failed: {e}; run `{}` on a manager",
+                    u.service,
+                    by_hand()
+                )
+            })?;
+        // An agent from before `env` existed ignores it and answers without the variable.
+        if u.env.is_some() && r.after.env.is_none() {
+            return Err(format!(
+                "{path} is written on every node, but the agent on {manager} does not set environment variables (upgrade it: pfctl agent install); run `{}` on a manager",
+                by_hand()
+            ));
+        }
+        done.push(json!({"node": manager, "service_update": r}));
+    }
+    Ok(())
 }
 
 async fn swarm(ev: &Evaluation, manager: &str) -> Result<SwarmView, String> {
@@ -515,6 +692,10 @@ fn live(view: &SwarmView, service: &str) -> Option<Live> {
 
 /// Waits until a disruptive swarm change has converged.
 async fn gate(ev: &Evaluation, a: &Action) -> Result<(), String> {
+    if matches!(a.remedy, Remedy::CouchbasePost { .. }) {
+        // Not a swarm change: the healthcheck after the run shows the rebalance done or running.
+        return Ok(());
+    }
     let since = now_unix_ms() / 1000 - 1;
     let start = Instant::now();
     loop {

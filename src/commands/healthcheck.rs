@@ -38,6 +38,16 @@ impl Evaluation {
         n.as_ref()?.agent().await.ok().map(|(c, _)| c)
     }
 
+    /// The open node (its SSH session) of a node that was reached, agent or not.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.outcomes
+            .iter()
+            .zip(&self.open)
+            .find(|(o, _)| o.target.name == name)?
+            .1
+            .as_ref()
+    }
+
     pub async fn close(&self) {
         for n in self.open.iter().flatten() {
             n.close().await;

@@ -2,6 +2,12 @@
 //! actions (each idempotent, each naming the check that must pass afterwards), and to manual
 //! recipes for what has no safe automatic fix. Pure: no node is asked anything here.
 
+pub mod agent;
+
+pub mod compose;
+pub mod couchbase;
+pub mod host;
+
 use crate::checks::collect::NodeObs;
 use crate::checks::Finding;
 use crate::cli::HealOpts;
@@ -10,7 +16,6 @@ use crate::report::Status;
 use pfproto::probe::{ContainerInfo, FileStat, SwarmView};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 /// The mode and owner secret files get (the reference: root read-only Docker secrets).
 pub const SECRET_MODE: u32 = 0o600;
@@ -36,6 +41,8 @@ pub struct Action {
 
 #[derive(Debug, Clone)]
 pub enum Remedy {
+    /// On the action's node, over SSH (the agent is missing or stale).
+    InstallAgent,
     RemoveContainers {
         ids: Vec<String>,
     },
@@ -65,13 +72,32 @@ pub enum Remedy {
         mode: u32,
         uid: u32,
         gid: u32,
+        /// Read whole although private: a secret file the admin named the source of.
+        secret: bool,
     },
     Compose {
         path: String,
         expect_sha256: String,
         content: String,
         nodes: Vec<String>,
+        /// The manager that makes `updates` (empty when there are none).
+        manager: String,
+        /// Run after the file is written on every node (`meta` is filled in then).
+        updates: Vec<pfproto::action::ServiceUpdateParams>,
     },
+    /// A Couchbase REST call (form POST) sent by the node's agent; the password is resolved
+    /// from `cfg` when it is sent, never kept in the plan.
+    CouchbasePost {
+        url: String,
+        form: Vec<(String, String)>,
+        cfg: crate::checks::couchbase::Config,
+    },
+    /// Let ports in through the node's firewall (`host.firewall_open`: only those still closed).
+    OpenPorts {
+        ports: Vec<crate::firewall::Port>,
+    },
+    /// Turn on the node's time sync (`host.timesync`).
+    TimeSync,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +162,9 @@ pub fn plan(
             .find(|f| f.id == id && f.node == node)
     };
 
+    if scope == Scope::All {
+        agent::plan(&mut p, &failing, nodes);
+    }
     for f in failing.iter().filter(|f| f.id == "files.secret_mode") {
         secret_modes(&mut p, f, nodes.get(&f.node).copied(), profile);
     }
@@ -213,8 +242,10 @@ pub fn plan(
         }
     }
     if let Some(f) = find("compose.valid", "cluster") {
-        compose(&mut p, f, nodes, profile);
+        compose::plan(&mut p, f, nodes, profile);
     }
+    couchbase::plan(&mut p, &failing, nodes, profile);
+    host::plan(&mut p, &failing, nodes, profile);
     for f in &failing {
         let handled = p
             .actions
@@ -314,16 +345,17 @@ fn files(
             })
             .collect();
         let problem = format!("{} differs: {}", e.path, groups.join("; "));
-        if e.secret {
+        let ordered = opts.source.is_some() && opts.force;
+        if e.secret && !ordered {
             p.manual.push(Manual {
                 check: "files.consistent".into(),
                 node: "cluster".into(),
                 problem,
-                recipe: "Not synced automatically, and --source does not apply to secret files: data \
-                         encrypted with the other key becomes unreadable. Find the node whose key the \
-                         data was encrypted with (\"Access denied for user 'root'\" points at the wrong \
-                         one), copy that file to the other nodes by hand (root:root, 0600; a copy is in \
-                         /opt/iservices/backup/) and redeploy."
+                recipe: "Not synced automatically: data encrypted with the other key becomes \
+                         unreadable. Find the node whose key the data was encrypted with (\"Access \
+                         denied for user 'root'\" points at the wrong one), then run autoheal again \
+                         with --source THAT_NODE --force to copy it to the others (the replaced copy \
+                         is kept beside it as .pfctl-prev; another copy is in /opt/iservices/backup/)."
                     .into(),
                 reference: "L6256-6270, L1930-1936".into(),
             });
@@ -375,10 +407,17 @@ fn files(
                         what: format!("copy {} from {src} (sha256 {})", e.path, &hash[..12]),
                         reason: format!("files.consistent: {}", f.message),
                         disruptive: false,
-                        effect: format!(
-                            "{} on {node} equals {src}'s; the replaced copy stays as {}.pfctl-prev",
-                            e.path, e.path
-                        ),
+                        effect: if e.secret {
+                            format!(
+                                "SECRET {} on {node} replaced by {src}'s (--source --force): data encrypted with {node}'s old key becomes unreadable; the old key stays as {}.pfctl-prev",
+                                e.path, e.path
+                            )
+                        } else {
+                            format!(
+                                "{} on {node} equals {src}'s; the replaced copy stays as {}.pfctl-prev",
+                                e.path, e.path
+                            )
+                        },
                         check: "files.consistent",
                         check_node: "cluster".into(),
                         subject: e.path.clone(),
@@ -390,6 +429,7 @@ fn files(
                             mode: src_stat.mode,
                             uid: src_stat.uid,
                             gid: src_stat.gid,
+                            secret: e.secret,
                         },
                     },
                 );
@@ -565,203 +605,6 @@ fn placement(p: &mut Plan, f: &Finding, manager: &str, view: &SwarmView, profile
     }
 }
 
-/// Compose services the finding says are not pinned.
-fn unpinned(f: &Finding) -> Vec<String> {
-    f.evidence["problems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| {
-            x.as_str()?
-                .split_once(" is not pinned")
-                .map(|(s, _)| s.to_string())
-        })
-        .collect()
-}
-
-fn compose(p: &mut Plan, f: &Finding, nodes: &BTreeMap<String, &NodeObs>, profile: &Profile) {
-    let services = unpinned(f);
-    let Some(cfg) = &profile.compose else { return };
-    let recipe_manual = |p: &mut Plan, problem: String, recipe: String| {
-        p.manual.push(Manual {
-            check: "compose.valid".into(),
-            node: "cluster".into(),
-            problem,
-            recipe,
-            reference: "L1648-1656, L5906-5913, L7527-7535".into(),
-        })
-    };
-    let others: Vec<&str> = f.evidence["problems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str())
-        .filter(|x| !x.contains(" is not pinned"))
-        .collect();
-    if !others.is_empty() {
-        recipe_manual(
-            p,
-            others.join("; "),
-            "edit the compose file (or its override), copy it to every node and redeploy the stack"
-                .into(),
-        );
-    }
-    if services.is_empty() {
-        return;
-    }
-    let Some(app) = nodes.values().find_map(|o| o.app.as_ref()) else {
-        return;
-    };
-    let Some(reads) = &app.compose else { return };
-    // The last file that exists wins the merge, so the pin goes there.
-    let Some((path, text)) = cfg.files.iter().zip(reads).rev().find_map(|(path, r)| {
-        let r = r.as_ref().ok()?;
-        Some((path.clone(), r.content.clone()?)).filter(|_| r.exists)
-    }) else {
-        return;
-    };
-    let sha = sha256_hex(text.as_bytes());
-    let differ: Vec<&String> = nodes
-        .iter()
-        .filter(|(_, o)| {
-            o.files
-                .as_ref()
-                .ok()
-                .and_then(|s| s.files.iter().find(|s| s.path == path))
-                .is_some_and(|s| s.sha256.as_deref() != Some(sha.as_str()))
-        })
-        .map(|(n, _)| n)
-        .collect();
-    if !differ.is_empty() {
-        let list: Vec<&str> = differ.iter().map(|s| s.as_str()).collect();
-        recipe_manual(
-            p,
-            format!("{} is not pinned in {path}, and {path} differs on {}", services.join(", "), list.join(", ")),
-            "make the file identical on every node first (autoheal syncs it when it is in the profile's files), then run autoheal again".into(),
-        );
-        return;
-    }
-    let mut pins = Vec::new();
-    for s in &services {
-        let full = format!("{}_{s}", profile.stack);
-        let pinned = profile
-            .services
-            .iter()
-            .find(|e| e.name == full)
-            .and_then(|e| e.pinned_node.clone());
-        let running_on = manager_view(nodes).and_then(|(_, v)| {
-            let svc = v.services.iter().find(|x| x.name == full)?;
-            let mut hosts: Vec<&str> = svc
-                .tasks
-                .iter()
-                .filter(|t| t.state == "running")
-                .filter_map(|t| {
-                    v.nodes
-                        .iter()
-                        .find(|n| n.id == t.node_id)
-                        .map(|n| n.hostname.as_str())
-                })
-                .collect();
-            hosts.dedup();
-            (hosts.len() == 1).then(|| hosts[0].to_string())
-        });
-        match pinned.or(running_on) {
-            Some(node) => pins.push((s.clone(), node)),
-            None => recipe_manual(
-                p,
-                format!("{s} is not pinned in {path}"),
-                format!("no node to pin {s} to: the profile names none and it does not run on exactly one node; add `node.hostname == NODE` by hand"),
-            ),
-        }
-    }
-    if pins.is_empty() {
-        return;
-    }
-    let content = match add_pins(&text, &pins) {
-        Ok(c) => c,
-        Err(e) => {
-            recipe_manual(
-                p,
-                format!("{path} cannot be rewritten: {e}"),
-                "add the constraint by hand".into(),
-            );
-            return;
-        }
-    };
-    let targets: Vec<String> = nodes.keys().cloned().collect();
-    let list: Vec<String> = pins.iter().map(|(s, n)| format!("{s} to {n}")).collect();
-    push(p, Action {
-        id: String::new(),
-        node: targets.join(","),
-        what: format!("pin {} in {path} (written on every node, atomically)", list.join(", ")),
-        reason: format!("compose.valid: {}", f.message),
-        disruptive: false,
-        effect: format!(
-            "the next `docker stack deploy` keeps {} on its node; the previous file stays as {path}.pfctl-prev (comments are not kept)",
-            pins.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-        check: "compose.valid",
-        check_node: "cluster".into(),
-        subject: " is not pinned".into(),
-        remedy: Remedy::Compose { path, expect_sha256: sha, content, nodes: targets },
-    });
-}
-
-/// Adds `node.hostname == NODE` to each service's placement constraints (replacing any other
-/// hostname pin); a service the file does not mention is added with just that.
-pub fn add_pins(text: &str, pins: &[(String, String)]) -> Result<String, String> {
-    let mut doc = match YamlLoader::load_from_str(text) {
-        Ok(mut docs) if !docs.is_empty() => docs.swap_remove(0),
-        Ok(_) => Yaml::Hash(Default::default()),
-        Err(e) => return Err(format!("not valid YAML: {e}")),
-    };
-    let key = |s: &str| Yaml::String(s.to_string());
-    // Looked up without `entry`, which would move an existing key to the end of the mapping.
-    let child = |h: &mut yaml_rust2::yaml::Hash, k: &str| -> Result<(), String> {
-        match h.get_mut(&key(k)) {
-            Some(Yaml::Hash(_)) => Ok(()),
-            Some(v @ Yaml::Null) => {
-                *v = Yaml::Hash(Default::default());
-                Ok(())
-            }
-            Some(_) => Err(format!("`{k}` is not a mapping")),
-            None => {
-                h.insert(key(k), Yaml::Hash(Default::default()));
-                Ok(())
-            }
-        }
-    };
-    for (service, node) in pins {
-        let Yaml::Hash(root) = &mut doc else {
-            return Err("the file is not a mapping".into());
-        };
-        let mut cur = root;
-        for k in ["services", service.as_str(), "deploy", "placement"] {
-            child(cur, k)?;
-            let Some(Yaml::Hash(next)) = cur.get_mut(&key(k)) else {
-                return Err(format!("`{k}` is not a mapping"));
-            };
-            cur = next;
-        }
-        let mut list: Vec<Yaml> = match cur.remove(&key("constraints")) {
-            Some(Yaml::Array(a)) => a,
-            _ => Vec::new(),
-        };
-        list.retain(|c| {
-            !c.as_str()
-                .is_some_and(crate::checks::compose::is_hostname_pin)
-        });
-        list.push(Yaml::String(format!("node.hostname == {node}")));
-        cur.insert(key("constraints"), Yaml::Array(list));
-    }
-    let mut out = String::new();
-    YamlEmitter::new(&mut out)
-        .dump(&doc)
-        .map_err(|e| e.to_string())?;
-    out.push('\n');
-    Ok(out)
-}
-
 /// A recipe for a problem autoheal does not fix, with where the reference describes it.
 fn manual(f: &Finding) -> Manual {
     let (recipe, reference) = match f.id {
@@ -830,52 +673,5 @@ mod tests {
         gone.sort();
         assert_eq!(gone, ["a1", "x1"]);
         assert_eq!(stale(&list, 0).len(), 7);
-    }
-
-    #[test]
-    fn pins_are_added_replacing_another_hostname_pin_and_keeping_the_rest() {
-        let text = "version: \"3.7\"\nservices:\n  db:\n    image: x\n    deploy:\n      placement:\n        constraints: [\"node.role == manager\", \"node.hostname==old\"]\n  web:\n    image: y\n";
-        let out = add_pins(
-            text,
-            &[
-                ("db".into(), "node1".into()),
-                ("cache".into(), "node2".into()),
-            ],
-        )
-        .unwrap();
-        let doc = &YamlLoader::load_from_str(&out).unwrap()[0];
-        let c = &doc["services"]["db"]["deploy"]["placement"]["constraints"];
-        assert_eq!(c[0].as_str(), Some("node.role == manager"));
-        assert_eq!(c[1].as_str(), Some("node.hostname == node1"));
-        assert!(c[2].is_badvalue());
-        assert_eq!(
-            doc["version"].as_str(),
-            Some("3.7"),
-            "a version string stays a string"
-        );
-        assert_eq!(doc["services"]["web"]["image"].as_str(), Some("y"));
-        let order: Vec<&str> = doc["services"]
-            .as_hash()
-            .unwrap()
-            .keys()
-            .filter_map(|k| k.as_str())
-            .collect();
-        assert_eq!(order, ["db", "web", "cache"], "services keep their order");
-        assert_eq!(
-            doc["services"]["cache"]["deploy"]["placement"]["constraints"][0].as_str(),
-            Some("node.hostname == node2")
-        );
-        // Idempotent: pinning again changes nothing.
-        assert_eq!(
-            add_pins(
-                &out,
-                &[
-                    ("db".into(), "node1".into()),
-                    ("cache".into(), "node2".into())
-                ]
-            )
-            .unwrap(),
-            out
-        );
     }
 }

@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod fixture_http;
+pub mod lab;
 
 pub const PASSWORD: &str = "Is@dm#n:p w0rd";
 

@@ -2,111 +2,11 @@
 //! action's outcome and that a following healthcheck is clean. The stack is reset before and
 //! after (also when a test panics), faults heal on drop.
 
+use crate::common::lab::*;
 use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-struct Lab {
-    home: tempfile::TempDir,
-    inv: PathBuf,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let home = fresh_home();
-        let inv = lab_inventory(home.path(), "");
-        Lab { home, inv }
-    }
-    fn pfctl(&self, args: &[&str]) -> Run {
-        run(pfctl_cmd(self.home.path())
-            .arg("--inventory")
-            .arg(&self.inv)
-            .args(args))
-    }
-    fn heal(&self, extra: &[&str]) -> Run {
-        let mut args = vec!["autoheal", "--yes", "-o", "json"];
-        args.extend_from_slice(extra);
-        self.pfctl(&args)
-    }
-    /// Re-runs the healthcheck until `done` holds on its problems (or `secs` pass).
-    fn until(&self, secs: u64, done: impl Fn(&Problems) -> bool) -> (Run, Problems) {
-        let start = Instant::now();
-        loop {
-            let r = self.pfctl(&["healthcheck", "-o", "json"]);
-            let p = problems(&r);
-            if done(&p) || start.elapsed() > Duration::from_secs(secs) {
-                return (r, p);
-            }
-            std::thread::sleep(Duration::from_millis(700));
-        }
-    }
-    /// Waits for the healthcheck to come back clean and asserts it.
-    fn clean(&self) {
-        let (r, p) = self.until(60, |p| p.is_empty());
-        assert!(p.is_empty(), "still wrong: {p:#?}");
-        assert_eq!(r.code, 0);
-    }
-    fn has(&self, check: &str, node: &str) {
-        let (_, p) = self.until(60, |p| p.contains_key(&key(check, node)));
-        assert!(
-            p.contains_key(&key(check, node)),
-            "{check} {node} not failing: {p:#?}"
-        );
-    }
-}
-
-type Problems = BTreeMap<(String, String), (String, String)>;
-
-fn key(check: &str, node: &str) -> (String, String) {
-    (check.to_string(), node.to_string())
-}
-
-/// Everything not ok, except the skips this machine and the demo profile always have.
-fn problems(r: &Run) -> Problems {
-    r.json()["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["status"] != "ok" && x["status"] != "skip")
-        .map(|x| {
-            (
-                key(x["check"].as_str().unwrap(), x["node"].as_str().unwrap()),
-                (
-                    x["status"].as_str().unwrap().to_string(),
-                    x["message"].as_str().unwrap().to_string(),
-                ),
-            )
-        })
-        .collect()
-}
-
-/// The planned action answering `check`, and its outcome.
-fn action(r: &Run, check: &str) -> (Value, Value) {
-    let doc = r.json();
-    let a = doc["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["check"] == check)
-        .cloned()
-        .unwrap_or_else(|| panic!("no action for {check}: {r:?}"));
-    let o = doc["outcomes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["id"] == a["id"])
-        .cloned()
-        .unwrap_or(Value::Null);
-    (a, o)
-}
-
-fn assert_fixed(r: &Run, check: &str) -> Value {
-    let (a, o) = action(r, check);
-    assert_eq!(o["result"], "fixed", "{a}\n{o}\n{r:?}");
-    a
-}
 
 fn iservices(n: u32) -> PathBuf {
     tc_dir().join(format!("nodes/node{n}/iservices"))
@@ -288,7 +188,11 @@ fn a_differing_encryption_key_is_not_synced_but_named() {
             && problem.contains("node1, node3"),
         "{m}"
     );
-    assert!(m["recipe"].as_str().unwrap().contains("--source"), "{m}");
+    let recipe = m["recipe"].as_str().unwrap();
+    assert!(
+        recipe.contains("--source") && recipe.contains("--force"),
+        "{m}"
+    );
     assert_eq!(m["reference"], "L6256-6270, L1930-1936");
     assert_eq!(
         std::fs::read(iservices(2).join("encryption_key")).unwrap(),
@@ -300,6 +204,35 @@ fn a_differing_encryption_key_is_not_synced_but_named() {
         "no secret in the output"
     );
     assert_eq!(r.code, 2);
+
+    // --source alone is not enough for a secret file.
+    let r = lab.heal(&["--source", "node1"]);
+    assert!(r.json()["plan"].as_array().unwrap().is_empty(), "{r:?}");
+    assert_eq!(
+        std::fs::read(iservices(2).join("encryption_key")).unwrap(),
+        before
+    );
+
+    // Named and forced: copied, the replaced key kept beside it, private, and never printed.
+    let r = lab.heal(&["--source", "node1", "--force"]);
+    let a = assert_fixed(&r, "files.consistent");
+    assert_eq!(a["node"], "node2");
+    assert!(a["effect"].as_str().unwrap().contains("unreadable"), "{a}");
+    let key1 = std::fs::read(iservices(1).join("encryption_key")).unwrap();
+    assert_eq!(
+        std::fs::read(iservices(2).join("encryption_key")).unwrap(),
+        key1
+    );
+    let prev = iservices(2).join("encryption_key.pfctl-prev");
+    assert_eq!(std::fs::read(&prev).unwrap(), before);
+    assert_eq!(mode(&iservices(2).join("encryption_key")) & 0o077, 0);
+    let shown = format!("{}{}", r.stdout, r.stderr);
+    let key1 = String::from_utf8_lossy(&key1);
+    assert!(
+        !shown.contains("other-key") && !shown.contains(key1.trim()),
+        "no secret in the output"
+    );
+    lab.clean();
 }
 
 #[test]
@@ -695,4 +628,225 @@ fn source_picks_the_copy_and_max_actions_limits_the_run() {
         chosen
     );
     lab.clean();
+}
+
+#[test]
+fn a_removed_agent_is_reinstalled_then_its_node_is_healed_in_the_same_run() {
+    let _l = exclusive();
+    let _s = Stack::reset();
+    let _f = Fault::inject("node3", "agent-remove");
+    // Only the new agent can see this: the run has to continue on node3 after installing it.
+    testcluster(&[
+        "exec",
+        "node3",
+        "--",
+        "chmod",
+        "0644",
+        "/etc/iservices/encryption_key",
+    ]);
+    let lab = Lab::new();
+    lab.has("agent.resident", "node3");
+    let r = lab.heal(&[]);
+    let a = assert_fixed(&r, "agent.resident");
+    assert_eq!(a["node"], "node3");
+    assert_eq!(a["id"], "A1", "agents come first: {r:?}");
+    let m = assert_fixed(&r, "files.secret_mode");
+    assert_eq!(m["node"], "node3");
+    assert_eq!(mode(&iservices(3).join("encryption_key")), 0o600);
+    let (_, o) = action(&r, "agent.resident");
+    assert_eq!(o["done"]["audited"], true, "{o}");
+    assert_eq!(o["done"]["after"]["version"], env!("CARGO_PKG_VERSION"));
+    lab.clean();
+
+    let run_id = r.json()["run_id"].as_str().unwrap().to_string();
+    let audit = lab.pfctl(&["audit", "--last", "10", "-l", "node3", "-o", "json"]);
+    let doc = audit.json();
+    let installs: Vec<&Value> = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["run_id"] == run_id.as_str() && e["method"] == "agent.install")
+        .collect();
+    assert_eq!(installs.len(), 1, "{audit:?}");
+    assert_eq!(
+        installs[0]["after"]["sha256"],
+        sha256(&std::fs::read(repo().join("target/debug/pfagent")).unwrap()).as_str()
+    );
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`) the plan is asked about: `n`
+/// changes nothing, `y` applies it.
+#[test]
+fn on_a_terminal_the_plan_is_applied_only_when_confirmed() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let _l = exclusive();
+    let _s = Stack::reset();
+    testcluster(&[
+        "exec",
+        "node3",
+        "--",
+        "chmod",
+        "0644",
+        "/etc/iservices/encryption_key",
+    ]);
+    let lab = Lab::new();
+    lab.has("files.secret_mode", "node3");
+    let on_terminal = |answer: &str| {
+        let line = format!(
+            "{} --inventory {} autoheal",
+            env!("CARGO_BIN_EXE_pfctl"),
+            lab.inv.display()
+        );
+        // The environment every other run gets, for another program.
+        let c = pfctl_cmd(lab.home.path());
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .env_clear()
+            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env("TERM", "xterm")
+            .current_dir(lab.home.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = script.spawn().expect("util-linux script");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        finish(child.wait_with_output().unwrap())
+    };
+    let no = on_terminal("n");
+    assert!(no.stdout.contains("Apply these 1 action(s)?"), "{no:?}");
+    // The terminal carries both streams.
+    assert!(
+        no.stdout.contains("not confirmed: nothing changed"),
+        "{no:?}"
+    );
+    assert_eq!(mode(&iservices(3).join("encryption_key")), 0o644);
+    let yes = on_terminal("y");
+    assert!(yes.stdout.contains("A1 fixed"), "{yes:?}");
+    assert_eq!(mode(&iservices(3).join("encryption_key")), 0o600);
+}
+
+#[test]
+fn a_compose_file_below_its_replicas_and_short_of_a_db_host_is_rewritten_and_the_services_follow() {
+    let _l = exclusive();
+    // Reset also puts back the compose file (dropping .pfctl-prev) and pfdemo_worker's spec.
+    let _s = Stack::reset();
+    let compose =
+        |n: u32| std::fs::read_to_string(iservices(n).join("docker-compose.yml")).unwrap();
+    let worker = "    deploy:\n      replicas: 2\n    environment:\n      db_host: \"db\"\n";
+    let original = compose(1);
+    assert!(original.contains(worker), "{original}");
+    // A dexserver-like service below its minimum of 2, a db_host list without the Couchbase-like db.
+    let broken = original.replace(
+        worker,
+        "    deploy:\n      replicas: 1\n    environment:\n      db_host: \"localhost\"\n",
+    );
+    for n in 1..=3 {
+        std::fs::write(iservices(n).join("docker-compose.yml"), &broken).unwrap();
+    }
+    // The running service as a deploy of the broken file leaves it.
+    docker(
+        "node1",
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--replicas",
+            "1",
+            "--env-add",
+            "db_host=localhost",
+            "pfdemo_worker",
+        ],
+    );
+    let lab = Lab::new();
+    lab.has("compose.valid", "cluster");
+    let r = lab.heal(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let a = assert_fixed(&r, "compose.valid");
+    assert_eq!(a["node"], "node1,node2,node3");
+    let what = a["what"].as_str().unwrap();
+    for want in [
+        "worker replicas 2",
+        "worker db_host 'db,localhost'",
+        "update pfdemo_worker",
+    ] {
+        assert!(what.contains(want), "{want} in {what}");
+    }
+    assert_eq!(
+        a["disruptive"], true,
+        "the env change replaces the worker's tasks"
+    );
+    // The scale the stack.replicas action makes is not made twice.
+    assert_fixed(&r, "stack.replicas");
+
+    let written = compose(1);
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&written).unwrap()[0];
+    let w = &doc["services"]["worker"];
+    assert_eq!(w["deploy"]["replicas"].as_i64(), Some(2), "{written}");
+    assert_eq!(
+        w["environment"]["db_host"].as_str(),
+        Some("db,localhost"),
+        "{written}"
+    );
+    for n in 1..=3 {
+        assert_eq!(
+            sha256(compose(n).as_bytes()),
+            sha256(written.as_bytes()),
+            "node{n}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(iservices(n).join("docker-compose.yml.pfctl-prev")).unwrap(),
+            broken,
+            "node{n} keeps the replaced copy"
+        );
+    }
+
+    // The running service matches the file, and the agent answered with the variable's change.
+    let spec = docker(
+        "node1",
+        &[
+            "service",
+            "inspect",
+            "pfdemo_worker",
+            "--format",
+            "{{.Spec.Mode.Replicated.Replicas}} {{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        ],
+    );
+    assert_eq!(spec.trim(), "2 [\"db_host=db,localhost\"]");
+    let (_, o) = action(&r, "compose.valid");
+    let update = o["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|d| d.get("service_update"))
+        .unwrap_or_else(|| panic!("no service update in {o}"));
+    assert_eq!(update["service"], "pfdemo_worker");
+    assert_eq!(update["before"]["env"], "db_host=localhost");
+    assert_eq!(update["after"]["env"], "db_host=db,localhost");
+    lab.clean();
+
+    // The agent's record names the variable before and after.
+    let run_id = r.json()["run_id"].as_str().unwrap().to_string();
+    let audit = lab.pfctl(&["audit", "-o", "json"]);
+    let doc = audit.json();
+    let e = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["run_id"] == run_id.as_str()
+                && e["method"] == "service.update"
+                && e["after"]["env"].is_string()
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no service.update with env of run {run_id}: {doc}"));
+    assert_eq!(e["ok"], true);
+    assert_eq!(e["before"]["env"], "db_host=localhost");
+    assert_eq!(e["after"]["env"], "db_host=db,localhost");
 }

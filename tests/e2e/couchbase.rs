@@ -4,8 +4,12 @@
 //! fixture server on the bridge (tests/common/fixture_http.rs), which answers the hand-written
 //! bodies of tests/fixtures/couchbase/<scenario>/ (their sources: that directory's README.md).
 //! Only `couchbase.*` results are asserted: other tests may disturb other checks meanwhile.
+//! `pfctl autoheal`'s Couchbase remediations send their POSTs (BUILD INDEX, replicaNumber,
+//! rebalance) to the same server, which records them and, once one is accepted, answers the GETs
+//! the way Couchbase would after it (`FixtureServer::start_stateful`).
 
-use crate::common::fixture_http::FixtureServer;
+use crate::common::fixture_http::{FixtureServer, Route, Seen, Transition};
+use crate::common::lab::action;
 use crate::common::lab_inventory as common_inventory;
 use crate::common::*;
 use serde_json::Value;
@@ -349,4 +353,390 @@ fn couchbase_server_that_never_answers_is_unknown_within_the_timeout() {
     assert_eq!(status(&r, "couchbase.replicas"), "ok", "{r:?}");
     assert_eq!(status(&r, "couchbase.indexes"), "ok", "{r:?}");
     assert_eq!(status(&r, "couchbase.primary_index"), "ok", "{r:?}");
+}
+
+// ---- autoheal: the documented REST requests, sent by a real agent to the fixture server ----
+
+const FORM: &str = "application/x-www-form-urlencoded";
+/// What the three requests are answered with when Couchbase accepts them: the query service's
+/// documented success document, and the cluster manager's empty 200s.
+const BUILD_PATH: &str = "/query/service";
+const BUCKET_PATH: &str = "/pools/default/buckets/content";
+const REBALANCE_PATH: &str = "/controller/rebalance";
+const KNOWN_NODES: &str =
+    "ns_1@couchbase.isnet,ns_1@couchbase-worker.isnet,ns_1@couchbase-worker2.isnet";
+
+fn fixture(rel: &str) -> String {
+    let path = repo().join("tests/fixtures/couchbase").join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `scenario`'s four GET answers plus the three POST endpoints accepting their requests.
+fn heal_routes(scenario: &str) -> Vec<Route> {
+    let mut r = routes(scenario);
+    r.push((
+        BUILD_PATH.into(),
+        200,
+        fixture("requests/query_success.json"),
+    ));
+    r.push((BUCKET_PATH.into(), 200, String::new()));
+    r.push((REBALANCE_PATH.into(), 200, String::new()));
+    r
+}
+
+/// The GET answers of `scenario` for the given endpoints (`PATHS` entries by path).
+fn now_like(scenario: &str, paths: &[&str]) -> Vec<Route> {
+    routes(scenario)
+        .into_iter()
+        .filter(|(p, _, _)| paths.contains(&p.as_str()))
+        .collect()
+}
+
+fn with_status(mut routes: Vec<Route>, path: &str, status: u16, body: String) -> Vec<Route> {
+    for r in routes.iter_mut().filter(|r| r.0 == path) {
+        r.1 = status;
+        r.2 = body.clone();
+    }
+    routes
+}
+
+/// pfctl with the autoheal test profile (tests/fixtures/couchbase/autoheal-profile.toml: nothing
+/// but Couchbase to act on) and `[couchbase]` pointing at the fixture server, the query service
+/// included (Couchbase's is on 8093 of the same host; the fixture serves both).
+struct Heal {
+    home: tempfile::TempDir,
+    inv: PathBuf,
+    server: FixtureServer,
+}
+
+impl Heal {
+    fn new(server: FixtureServer) -> Heal {
+        let home = fresh_home();
+        let auth = format!("{}\nquery_url = {}", password_line(), toml_str(&server.url));
+        let inv = cb_inventory(home.path(), &server.url, &auth, 5000);
+        Heal { home, inv, server }
+    }
+
+    fn pfctl(&self, args: &[&str]) -> Run {
+        let profile = repo().join("tests/fixtures/couchbase/autoheal-profile.toml");
+        let mut cmd = pfctl_cmd(self.home.path());
+        cmd.arg("--inventory").arg(&self.inv).args(args);
+        if matches!(args.first(), Some(&"healthcheck") | Some(&"autoheal")) {
+            cmd.arg("--profile").arg(&profile);
+        }
+        let r = run(&mut cmd);
+        assert!(
+            !r.stdout.contains(CB_PASSWORD) && !r.stderr.contains(CB_PASSWORD),
+            "the Couchbase password leaked into pfctl's output: {r:?}"
+        );
+        r
+    }
+
+    /// The plan, checked to hold only Couchbase actions before anything is applied for real:
+    /// these tests share the cluster and must not change anything else.
+    fn dry_run(&self) -> Value {
+        let r = self.pfctl(&["autoheal", "--dry-run", "-o", "json"]);
+        let doc = r.json();
+        assert_eq!(doc["dry_run"], true, "{r:?}");
+        for a in doc["plan"].as_array().unwrap() {
+            assert!(
+                a["check"].as_str().unwrap().starts_with("couchbase."),
+                "the test cluster has something else to heal; not applying: {r:?}"
+            );
+        }
+        assert!(
+            self.server.requests("POST").is_empty(),
+            "--dry-run sent a POST: {:?}",
+            self.server.requests("POST")
+        );
+        doc
+    }
+
+    /// The dry run first (it shows `failing` failing and sends nothing), then the real run.
+    fn heal(&self, failing: &[&str]) -> Run {
+        let plan = self.dry_run();
+        for c in failing {
+            let r = plan["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["check"] == *c && r["node"] == "cluster")
+                .unwrap_or_else(|| panic!("no {c} result: {plan}"));
+            assert_eq!(r["status"], "fail", "{c} before autoheal: {r}");
+        }
+        self.pfctl(&["autoheal", "--yes", "-o", "json"])
+    }
+
+    fn posts(&self) -> Vec<Seen> {
+        self.server.requests("POST")
+    }
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A POST as Couchbase documents it: the path, a form body and the configured Basic credentials.
+fn assert_post(seen: &Seen, path: &str, form: &[(&str, &str)]) {
+    assert_eq!(seen.method, "POST", "{seen:?}");
+    assert_eq!(seen.path, path, "{seen:?}");
+    assert_eq!(seen.content_type.as_deref(), Some(FORM), "{seen:?}");
+    assert_eq!(seen.authorization.as_deref(), Some(CB_BASIC), "{seen:?}");
+    assert_eq!(seen.form(), pairs(form), "{seen:?}");
+}
+
+/// Couchbase is not obtainable on this machine: the fixture server answers the documented
+/// response shapes (tests/fixtures/couchbase/README.md). Indexes that exist but were never built
+/// (`Created`, one of them a `defer_build` index) get one `BUILD INDEX` for their bucket through
+/// the query service; once the server says they are ready, the outcome is `fixed`. The dry run
+/// before sends nothing.
+#[test]
+fn couchbase_autoheal_builds_unbuilt_indexes_with_one_statement_per_bucket() {
+    let _l = shared();
+    let server = FixtureServer::start_stateful(
+        heal_routes("index-created"),
+        vec![Transition::on_post(
+            BUILD_PATH,
+            now_like("healthy", &["/indexStatus"]),
+        )],
+    );
+    let h = Heal::new(server);
+    let before = h.pfctl(&["healthcheck", "-o", "json"]);
+    assert_eq!(status(&before, "couchbase.indexes"), "fail", "{before:?}");
+
+    let plan = h.dry_run();
+    assert_eq!(plan["plan"].as_array().unwrap().len(), 1, "{plan}");
+
+    let r = h.heal(&["couchbase.indexes"]);
+    let (a, o) = action(&r, "couchbase.indexes");
+    assert_eq!(a["disruptive"], false, "{a}");
+    assert_eq!(o["result"], "fixed", "{o}\n{r:?}");
+    let statement = "BUILD INDEX ON `content`(`idx_casbin`,`idx_content_report_id_fb6ae58a_36fa_4453_842b_1c4d0e6f3a21`)";
+    let posts = h.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_post(&posts[0], BUILD_PATH, &[("statement", statement)]);
+    // the report keeps what was sent (never the credentials) and the answer's status
+    assert_eq!(o["done"]["status"], 200, "{o}");
+    assert_eq!(
+        o["done"]["request"]["url"],
+        format!("{}{BUILD_PATH}", h.server.url)
+    );
+    assert_eq!(o["done"]["request"]["form"][0][1], statement, "{o}");
+    assert!(!r.stdout.contains(CB_BASIC), "{r:?}");
+    assert_eq!(status(&r, "couchbase.indexes"), "ok", "{r:?}");
+
+    // the sending agent audited the request, without the credentials
+    let audit = h.pfctl(&["audit", "--last", "20", "-o", "json"]);
+    let run_id = r.json()["run_id"].clone();
+    let entries: Vec<Value> = audit.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["run_id"] == run_id && e["method"] == "http.post")
+        .cloned()
+        .collect();
+    assert_eq!(entries.len(), 1, "{audit:?}");
+    assert_eq!(entries[0]["node"], a["node"], "{audit:?}");
+    assert_eq!(
+        entries[0]["target"],
+        format!("POST {}{BUILD_PATH}", h.server.url)
+    );
+    assert_eq!(entries[0]["ok"], true);
+    assert!(!audit.stdout.contains(CB_BASIC) && !audit.stdout.contains("aXNhZG1pbj"));
+}
+
+/// Couchbase is not obtainable on this machine: the fixture server answers the documented
+/// response shapes. An index missing on a node altogether has no definition to build from, so it
+/// is a manual recipe (`initialize_couchbase -s`, with the reference's lines) and nothing is sent.
+#[test]
+fn couchbase_autoheal_leaves_a_missing_index_to_a_recipe_and_sends_nothing() {
+    let _l = shared();
+    let h = Heal::new(FixtureServer::start(heal_routes("missing-index")));
+    let r = h.heal(&["couchbase.indexes"]);
+    let doc = r.json();
+    assert_eq!(doc["plan"].as_array().unwrap().len(), 0, "{r:?}");
+    let m = doc["manual"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["check"] == "couchbase.indexes")
+        .cloned()
+        .unwrap_or_else(|| panic!("no recipe: {r:?}"));
+    let recipe = m["recipe"].as_str().unwrap();
+    assert!(
+        recipe.contains("initialize_couchbase -s") && recipe.contains("couchbase-worker2.isnet"),
+        "{m}"
+    );
+    assert!(
+        m["reference"].as_str().unwrap().contains("L9579-9604"),
+        "{m}"
+    );
+    assert!(h.posts().is_empty(), "{:?}", h.posts());
+}
+
+/// Couchbase is not obtainable on this machine: the fixture server answers the documented
+/// response shapes. A bucket below its replica count is raised (`replicaNumber`), which makes
+/// Couchbase report `num_replicas_changed`, and a rebalance over every node follows; after both
+/// the server reports the cluster healthy and both outcomes are `fixed`.
+#[test]
+fn couchbase_autoheal_raises_bucket_replicas_then_rebalances() {
+    let _l = shared();
+    let server = FixtureServer::start_stateful(
+        heal_routes("missing-replica"),
+        vec![
+            Transition::on_post(
+                BUCKET_PATH,
+                [
+                    now_like("healthy", &["/pools/default/buckets"]),
+                    now_like("replica-changed", &["/pools/default"]),
+                ]
+                .concat(),
+            ),
+            Transition::on_post(REBALANCE_PATH, now_like("healthy", &["/pools/default"])),
+        ],
+    );
+    let h = Heal::new(server);
+    let r = h.heal(&["couchbase.replicas"]);
+    let (a, o) = action(&r, "couchbase.replicas");
+    assert_eq!(o["result"], "fixed", "{o}\n{r:?}");
+    assert_eq!(a["disruptive"], false);
+    let (rb, ro) = action(&r, "couchbase.rebalance");
+    assert_eq!(rb["disruptive"], true, "{rb}");
+    assert_eq!(ro["result"], "fixed", "{ro}\n{r:?}");
+    let posts = h.posts();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_post(&posts[0], BUCKET_PATH, &[("replicaNumber", "1")]);
+    assert_post(
+        &posts[1],
+        REBALANCE_PATH,
+        &[("knownNodes", KNOWN_NODES), ("ejectedNodes", "")],
+    );
+    for c in CHECKS {
+        assert_eq!(status(&r, c), "ok", "{c}: {r:?}");
+    }
+}
+
+/// Couchbase is not obtainable on this machine: the fixture server answers the documented
+/// response shapes. A node added but never rebalanced in gets a rebalance naming every node
+/// (`knownNodes`, none ejected); the nodes check waits for it (deferred) and passes after it.
+#[test]
+fn couchbase_autoheal_rebalances_a_node_added_but_not_rebalanced_in() {
+    let _l = shared();
+    let server = FixtureServer::start_stateful(
+        heal_routes("rebalance-needed"),
+        vec![Transition::on_post(
+            REBALANCE_PATH,
+            now_like("healthy", &["/pools/default", "/indexStatus"]),
+        )],
+    );
+    let h = Heal::new(server);
+    let r = h.heal(&["couchbase.rebalance", "couchbase.nodes"]);
+    let doc = r.json();
+    assert_eq!(doc["plan"].as_array().unwrap().len(), 1, "{r:?}");
+    let (_, o) = action(&r, "couchbase.rebalance");
+    assert_eq!(o["result"], "fixed", "{o}\n{r:?}");
+    assert!(
+        doc["deferred"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["check"] == "couchbase.nodes"),
+        "{r:?}"
+    );
+    let posts = h.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_post(
+        &posts[0],
+        REBALANCE_PATH,
+        &[("knownNodes", KNOWN_NODES), ("ejectedNodes", "")],
+    );
+    assert_eq!(status(&r, "couchbase.nodes"), "ok", "{r:?}");
+    assert_eq!(status(&r, "couchbase.rebalance"), "ok", "{r:?}");
+}
+
+/// Couchbase is not obtainable on this machine: the fixture server answers the documented
+/// response shapes. Each of the three requests refused with HTTP 500 (ns_server's "Unexpected
+/// server error") is a `failed` action naming the endpoint and the status; a rebalance planned
+/// after a refused replica change is not started.
+#[test]
+fn couchbase_autoheal_reports_a_refused_request_as_failed_naming_the_endpoint() {
+    let _l = shared();
+    for (scenario, path, check, failing) in [
+        (
+            "index-created",
+            BUILD_PATH,
+            "couchbase.indexes",
+            "couchbase.indexes",
+        ),
+        (
+            "missing-replica",
+            BUCKET_PATH,
+            "couchbase.replicas",
+            "couchbase.replicas",
+        ),
+        (
+            "rebalance-needed",
+            REBALANCE_PATH,
+            "couchbase.rebalance",
+            "couchbase.rebalance",
+        ),
+    ] {
+        let refused = with_status(
+            heal_routes(scenario),
+            path,
+            500,
+            fixture("requests/server_error.json"),
+        );
+        let h = Heal::new(FixtureServer::start(refused));
+        let r = h.heal(&[failing]);
+        let (_, o) = action(&r, check);
+        assert_eq!(o["result"], "failed", "{scenario}: {o}\n{r:?}");
+        let detail = o["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with(&format!("POST {}{path}: HTTP 500", h.server.url)),
+            "{scenario}: {detail}"
+        );
+        assert!(detail.contains("Unexpected server error"), "{detail}");
+        let posts = h.posts();
+        assert_eq!(
+            posts.len(),
+            1,
+            "{scenario}: only the refused request: {posts:?}"
+        );
+        assert_eq!(posts[0].path, path);
+        assert_eq!(status(&r, check), "fail", "{scenario}: {r:?}");
+        assert_eq!(r.code, 2, "{r:?}");
+        if check == "couchbase.replicas" {
+            let (_, ro) = action(&r, "couchbase.rebalance");
+            assert_eq!(ro["result"], "skipped", "{ro}");
+            assert!(ro["detail"].as_str().unwrap().contains("failed"), "{ro}");
+        }
+    }
+}
+
+/// Couchbase is not obtainable on this machine: the fixture server answers the documented
+/// response shapes. A rebalance Couchbase accepts while it still reports the cluster unbalanced
+/// afterwards is `not_fixed`, with the new evidence.
+#[test]
+fn couchbase_autoheal_reports_a_rebalance_that_changed_nothing_as_not_fixed() {
+    let _l = shared();
+    let h = Heal::new(FixtureServer::start(heal_routes("rebalance-needed")));
+    let r = h.heal(&["couchbase.rebalance"]);
+    let (_, o) = action(&r, "couchbase.rebalance");
+    assert_eq!(o["result"], "not_fixed", "{o}\n{r:?}");
+    assert!(
+        o["detail"].as_str().unwrap().contains("rebalance needed"),
+        "{o}"
+    );
+    assert_eq!(o["evidence"]["balanced"], false, "{o}");
+    let reasons = o["evidence"]["reasons"].as_array().unwrap();
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x.as_str().unwrap().contains("couchbase-worker2.isnet:8091")),
+        "{o}"
+    );
+    assert_eq!(h.posts().len(), 1);
 }
