@@ -109,7 +109,8 @@ pub async fn open_on(
     }
 }
 
-fn list(ports: &[Port]) -> String {
+/// `2377/tcp 7946/udp ...`, for messages.
+pub fn list(ports: &[Port]) -> String {
     ports
         .iter()
         .map(Port::to_string)

@@ -1015,6 +1015,22 @@ fn primary_index(indexes: &Result<IndexStatus, Trouble>, cfg: &Config) -> Findin
     finding(ID, status, message).with(evidence)
 }
 
+/// A file of tests/fixtures/couchbase/SCENARIO/, compiled into the unit tests that use it.
+#[cfg(test)]
+macro_rules! fixture {
+    ($scenario:literal, $file:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/couchbase/",
+            $scenario,
+            "/",
+            $file
+        ))
+    };
+}
+#[cfg(test)]
+pub(crate) use fixture;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1033,17 +1049,6 @@ indexes = ["idx_content_configuration", "idx_content_content_type_app", "idx_con
         toml::from_str(PROFILE).unwrap()
     }
 
-    macro_rules! fixture {
-        ($scenario:literal, $file:literal) => {
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/couchbase/",
-                $scenario,
-                "/",
-                $file
-            ))
-        };
-    }
 
     macro_rules! scenario {
         ($s:literal) => {

@@ -478,17 +478,7 @@ mod tests {
     use crate::checks::app::AppObs;
     use pfproto::probe::HttpGet;
 
-    macro_rules! fixture {
-        ($scenario:literal, $file:literal) => {
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/couchbase/",
-                $scenario,
-                "/",
-                $file
-            ))
-        };
-    }
+    use crate::checks::couchbase::fixture;
 
     fn ok(body: &str) -> Result<HttpGet, String> {
         Ok(HttpGet {

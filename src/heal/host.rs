@@ -208,14 +208,6 @@ fn add_ports(a: &mut Action, probed: &[u16]) {
     }
 }
 
-fn list(ports: &[Port]) -> String {
-    ports
-        .iter()
-        .map(Port::to_string)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn open_ports(f: &Finding, peer: &str, host: &str, probed: &[u16], profile: &Profile) -> Action {
     let ports = ports_for(profile, probed);
     let closed: Vec<String> = probed.iter().map(|p| format!("{host}:{p}")).collect();
@@ -224,7 +216,7 @@ fn open_ports(f: &Finding, peer: &str, host: &str, probed: &[u16], profile: &Pro
         node: peer.to_string(),
         what: format!(
             "let {} in through {peer}'s firewall (firewalld, else nftables; only those still closed)",
-            list(&ports)
+            firewall::list(&ports)
         ),
         reason: format!("{} {}: {}", f.id, f.node, f.message),
         disruptive: false,
