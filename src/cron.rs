@@ -265,38 +265,9 @@ impl Drop for CronRun {
 }
 
 fn write_keeping_prev(path: &Path, doc: &Value) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(
-            serde_json::to_string_pretty(doc)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        // A hard link keeps last-run.json in place until the rename replaces it: readers never
-        // find it missing.
-        let prev = path.with_extension("json.prev");
-        if path.exists() {
-            let _ = fs::remove_file(&prev);
-            if fs::hard_link(path, &prev).is_err() {
-                fs::copy(path, &prev)?;
-            }
-        }
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    File::open(dir)?.sync_all()
+    let mut text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    text.push('\n');
+    crate::atomic::write_keeping_prev(path, text.as_bytes(), 0o600)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! pfctl: the controller. The binary (`main.rs`) is thin glue over these modules.
 
+pub mod atomic;
 pub mod checks;
 pub mod cli;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod heal;
 pub mod history;
 pub mod inventory;
 pub mod notify;
+pub mod ops;
 pub mod output;
 pub mod profile;
 pub mod report;
