@@ -34,6 +34,9 @@ _pfctl() {
             pfctl,firewall)
                 cmd="pfctl__subcmd__firewall"
                 ;;
+            pfctl,haproxy-config)
+                cmd="pfctl__subcmd__haproxy__subcmd__config"
+                ;;
             pfctl,healthcheck)
                 cmd="pfctl__subcmd__healthcheck"
                 ;;
@@ -91,6 +94,9 @@ _pfctl() {
             pfctl__subcmd__help,firewall)
                 cmd="pfctl__subcmd__help__subcmd__firewall"
                 ;;
+            pfctl__subcmd__help,haproxy-config)
+                cmd="pfctl__subcmd__help__subcmd__haproxy__subcmd__config"
+                ;;
             pfctl__subcmd__help,healthcheck)
                 cmd="pfctl__subcmd__help__subcmd__healthcheck"
                 ;;
@@ -116,7 +122,7 @@ _pfctl() {
 
     case "${cmd}" in
         pfctl)
-            opts="-i -c -l -k -o -v -q -h -V --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help --version facts healthcheck autoheal audit agent firewall node-action cluster-action help"
+            opts="-i -c -l -k -o -v -q -h -V --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help --version facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -647,7 +653,7 @@ _pfctl() {
             fi
             case "${prev}" in
                 --action)
-                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports generate_haproxy_config" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
@@ -1017,6 +1023,88 @@ _pfctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pfctl__subcmd__haproxy__subcmd__config)
+            opts="-i -c -l -k -o -v -q -h --profile --out --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-key-checking)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson plain junit" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson plain junit" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pfctl__subcmd__healthcheck)
             opts="-i -c -l -k -o -v -q -h --profile --fail-on --history --cron --lock-wait --notify --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1112,7 +1200,7 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__help)
-            opts="facts healthcheck autoheal audit agent firewall node-action cluster-action help"
+            opts="facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1251,6 +1339,20 @@ _pfctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pfctl__subcmd__help__subcmd__haproxy__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pfctl__subcmd__help__subcmd__healthcheck)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1301,7 +1403,7 @@ _pfctl() {
             fi
             case "${prev}" in
                 --action)
-                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports generate_haproxy_config" -- "${cur}"))
                     return 0
                     ;;
                 --profile)

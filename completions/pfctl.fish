@@ -50,6 +50,7 @@ complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autoheal" -d 'Fix what 
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "haproxy-config" -d 'An HAProxy configuration balancing the profile\'s ports (powerflow: 80/443, 5556, 3141) over the swarm\'s managers, round robin with health checks. Same as `cluster-action --action generate_haproxy_config`'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -250,11 +251,33 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_su
 complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from open" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from help" -f -a "open" -d 'Open the profile\'s required ports on the selected nodes (only those still closed; the agents audit what they change)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand firewall; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l out -d 'Write the configuration to FILE (atomically; the previous one kept as FILE.prev) instead of stdout' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand haproxy-config" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l action -r -f -a "facts\t''
 healthcheck\t''
 autoheal\t''
 modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'
-open_firewall_ports\t'Open the swarm\'s and the profile\'s ports in each node\'s firewall (`pfctl firewall open`)'"
+open_firewall_ports\t'Open the swarm\'s and the profile\'s ports in each node\'s firewall (`pfctl firewall open`)'
+generate_haproxy_config\t'An HAProxy configuration for the swarm\'s managers, on stdout (`pfctl haproxy-config`)'"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
@@ -290,7 +313,8 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l action -r
 healthcheck\t''
 autoheal\t''
 modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'
-open_firewall_ports\t'Open the swarm\'s and the profile\'s ports in each node\'s firewall (`pfctl firewall open`)'"
+open_firewall_ports\t'Open the swarm\'s and the profile\'s ports in each node\'s firewall (`pfctl firewall open`)'
+generate_haproxy_config\t'An HAProxy configuration for the swarm\'s managers, on stdout (`pfctl haproxy-config`)'"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
@@ -322,15 +346,16 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s k -l ask-
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "haproxy-config" -d 'An HAProxy configuration balancing the profile\'s ports (powerflow: 80/443, 5556, 3141) over the swarm\'s managers, round robin with health checks. Same as `cluster-action --action generate_haproxy_config`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from firewall" -f -a "open" -d 'Open the profile\'s required ports on the selected nodes (only those still closed; the agents audit what they change)'

@@ -101,6 +101,11 @@ pub enum Command {
     /// firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`.
     #[command(subcommand)]
     Firewall(FirewallCommand),
+    /// An HAProxy configuration balancing the profile's ports (powerflow: 80/443, 5556, 3141) over
+    /// the swarm's managers, round robin with health checks. Same as `cluster-action --action
+    /// generate_haproxy_config`.
+    #[command(name = "haproxy-config")]
+    HaproxyConfig(HaproxyArgs),
     /// The original per-node form: `node-action --action facts`.
     #[command(name = "node-action")]
     NodeAction(LegacyAction),
@@ -121,6 +126,17 @@ pub struct FirewallArgs {
     /// Platform profile: powerflow, demo or a TOML file (default: the inventory's, else powerflow).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct HaproxyArgs {
+    /// Platform profile: powerflow, demo or a TOML file (default: the inventory's, else powerflow).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Write the configuration to FILE (atomically; the previous one kept as FILE.prev) instead
+    /// of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +177,9 @@ pub enum LegacyKind {
     /// Open the swarm's and the profile's ports in each node's firewall (`pfctl firewall open`).
     #[value(name = "open_firewall_ports")]
     OpenFirewallPorts,
+    /// An HAProxy configuration for the swarm's managers, on stdout (`pfctl haproxy-config`).
+    #[value(name = "generate_haproxy_config")]
+    GenerateHaproxyConfig,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -44,6 +44,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         Command::NodeAction(a) | Command::ClusterAction(a) => match a.action {
             LegacyKind::Facts => commands::facts::run(&ctx, "facts").await,
             LegacyKind::Healthcheck => commands::healthcheck::run(&ctx, &a.health).await,
+            LegacyKind::GenerateHaproxyConfig => {
+                let args = pfctl::cli::HaproxyArgs {
+                    profile: a.health.profile.clone(),
+                    out: None,
+                };
+                commands::haproxy::run(&ctx, &args).await
+            }
             LegacyKind::OpenFirewallPorts => {
                 pfctl::firewall::run(&ctx, a.health.profile.as_ref()).await
             }
@@ -61,6 +68,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
             pfctl::firewall::run(&ctx, args.profile.as_ref()).await
         }
         Command::Audit(args) => commands::audit::run(&ctx, args).await,
+        Command::HaproxyConfig(args) => commands::haproxy::run(&ctx, args).await,
         Command::Healthcheck(args) => commands::healthcheck::run(&ctx, args).await,
         Command::Agent(AgentCommand::Install(args)) => commands::agent::install(&ctx, args).await,
         Command::Agent(AgentCommand::Status) => commands::agent::status(&ctx).await,

@@ -42,6 +42,9 @@ pub struct Profile {
     /// Ports the platform's services publish, opened with the swarm's by `pfctl firewall open`.
     #[serde(default)]
     pub firewall: Option<crate::firewall::Config>,
+    /// Frontends of `pfctl haproxy-config` (a load balancer over the swarm's managers).
+    #[serde(default)]
+    pub haproxy: Option<crate::haproxy::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

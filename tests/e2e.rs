@@ -15,6 +15,8 @@ mod facts;
 mod faults;
 #[path = "e2e/firewall.rs"]
 mod firewall;
+#[path = "e2e/haproxy.rs"]
+mod haproxy;
 #[path = "e2e/healthcheck.rs"]
 mod healthcheck;
 #[path = "e2e/history_cron.rs"]
@@ -23,3 +25,7 @@ mod history_cron;
 mod hostkeys;
 #[path = "e2e/rabbitmq.rs"]
 mod rabbitmq;
+#[path = "e2e/stack_deploy.rs"]
+mod stack_deploy;
+#[path = "e2e/swarm_ops.rs"]
+mod swarm_ops;

@@ -324,6 +324,33 @@ async fn update_service(agent: &Agent, p: &ServiceUpdateParams) -> Done<ServiceU
     let Some(mut spec) = svc.spec else {
         return failed(target, "the service has no spec".to_string());
     };
+    // The update sends the whole spec back: what bollard could not read must be put back first.
+    let id = svc.id.unwrap_or_else(|| p.service.clone());
+    let raw = match agent.engine.raw_get(&format!("/services/{id}")).await {
+        Ok(v) => v,
+        Err(e) => {
+            return failed(
+                target,
+                format!("reading the full spec: {e}; nothing changed"),
+            )
+        }
+    };
+    if let Some(hc) = raw.pointer("/Spec/TaskTemplate/ContainerSpec/Healthcheck") {
+        match serde_json::from_value(hc.clone()) {
+            Ok(hc) => {
+                let tt = spec.task_template.get_or_insert_with(Default::default);
+                tt.container_spec
+                    .get_or_insert_with(Default::default)
+                    .health_check = Some(hc);
+            }
+            Err(e) => {
+                return failed(
+                    target,
+                    format!("the service's healthcheck is not understood ({e}); nothing changed"),
+                )
+            }
+        }
+    }
     let env_name = p.env.as_ref().map(|e| e.name.as_str());
     if let Some(name) = env_name.filter(|n| n.is_empty() || n.contains('=')) {
         return failed(

@@ -20,6 +20,34 @@ pub enum Command {
         #[arg(long, default_value = pfproto::DEFAULT_SOCKET)]
         socket: PathBuf,
     },
+    /// Move an image as raw bytes: `save` writes it to stdout, `load` reads one from stdin.
+    Image(ImageArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    pub action: ImageAction,
+    /// The Docker Engine to talk to (only unix:// addresses are supported).
+    #[arg(
+        long,
+        global = true,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    pub docker_host: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageAction {
+    /// Write image REF to stdout as a tar archive (what `docker save REF` writes).
+    Save {
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
+    /// Load a tar archive from stdin (as `docker load`) and print a JSON line naming the loaded
+    /// images, their ids, and the bytes read and their sha256.
+    Load,
 }
 
 #[derive(Debug, clap::Args)]

@@ -82,6 +82,43 @@ impl Engine {
         Ok(docker)
     }
 
+    /// A document straight from the Engine's socket (`GET path`, HTTP/1.0 so the answer is not
+    /// chunked): bollard's types drop what they spell differently from the Engine, such as a
+    /// container spec's `Healthcheck`, and an update built from them would remove it.
+    pub(crate) async fn raw_get(&self, path: &str) -> Result<serde_json::Value, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const MAX: u64 = 8 * 1024 * 1024;
+        let sock = socket_path(&self.host)?.to_string();
+        let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n");
+        let exchange = async {
+            let mut s = tokio::net::UnixStream::connect(&sock).await?;
+            s.write_all(request.as_bytes()).await?;
+            let mut buf = Vec::new();
+            s.take(MAX).read_to_end(&mut buf).await?;
+            Ok::<_, std::io::Error>(buf)
+        };
+        let buf = match tokio::time::timeout(CALL_TIMEOUT, exchange).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return Err(format!("GET {path} on {sock}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "GET {path}: no answer within {}s",
+                    CALL_TIMEOUT.as_secs()
+                ))
+            }
+        };
+        let split = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| format!("GET {path}: no HTTP answer"))?;
+        let head = String::from_utf8_lossy(&buf[..split]);
+        let status = head.split_whitespace().nth(1).unwrap_or("");
+        if status != "200" {
+            return Err(format!("GET {path}: HTTP {status}"));
+        }
+        serde_json::from_slice(&buf[split + 4..]).map_err(|e| format!("GET {path}: {e}"))
+    }
+
     /// A transport failure may mean dockerd restarted (perhaps as another version): build a new
     /// client and negotiate again next time. An API-level error leaves the client as it is.
     pub(crate) async fn forget_if_broken(&self, e: &CallError) {

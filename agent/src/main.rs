@@ -14,12 +14,15 @@ mod files;
 mod firewall;
 mod history;
 mod host;
+mod images;
 mod log;
 mod methods;
 mod net;
 mod resident;
 mod service;
+mod stack_ops;
 mod stdio;
+mod swarm_ops;
 
 use clap::Parser;
 
@@ -29,6 +32,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Connect { socket } => runtime(false).block_on(connect::run(&socket)),
+        Command::Image(args) => runtime(false).block_on(images::run(args)),
         Command::Serve(args) if args.stdio => {
             runtime(true).block_on(stdio::run(args));
             0

@@ -37,6 +37,16 @@ pub const CAPABILITIES: &[&str] = &[
     method::HOST_FIREWALL_OPEN,
     method::HOST_TIMESYNC,
     method::AUDIT_RECORD,
+    method::NETWORK_ENSURE,
+    method::SECRET_ENSURE,
+    method::CONFIG_ENSURE,
+    method::SERVICE_APPLY,
+    method::SWARM_INIT,
+    method::SWARM_JOIN,
+    method::SWARM_LEAVE,
+    method::SWARM_TOKENS,
+    method::NODE_UPDATE,
+    method::IMAGES_LIST,
 ];
 
 /// Bounds on list parameters, so one request cannot ask for unbounded work.
@@ -59,6 +69,15 @@ pub async fn call(
     }
     if crate::firewall::handles(name) {
         return crate::firewall::call(&agent, name, params, peer).await;
+    }
+    if crate::stack_ops::handles(name) {
+        return crate::stack_ops::call(&agent, name, params, peer).await;
+    }
+    if crate::swarm_ops::handles(name) {
+        return crate::swarm_ops::call(&agent, name, params, peer).await;
+    }
+    if crate::images::handles(name) {
+        return crate::images::call(&agent, name, params).await;
     }
     match name {
         method::AGENT_PING => {

@@ -9,6 +9,8 @@ pub mod facts;
 pub mod framing;
 pub mod history;
 pub mod probe;
+pub mod stack;
+pub mod swarm;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,6 +50,16 @@ pub mod method {
     pub const HOST_FIREWALL_OPEN: &str = "host.firewall_open";
     pub const HOST_TIMESYNC: &str = "host.timesync";
     pub const AUDIT_RECORD: &str = "audit.record";
+    pub const SWARM_INIT: &str = "swarm.init";
+    pub const SWARM_JOIN: &str = "swarm.join";
+    pub const SWARM_LEAVE: &str = "swarm.leave";
+    pub const SWARM_TOKENS: &str = "swarm.tokens";
+    pub const NODE_UPDATE: &str = "node.update";
+    pub const IMAGES_LIST: &str = "images.list";
+    pub const NETWORK_ENSURE: &str = "network.ensure";
+    pub const SECRET_ENSURE: &str = "secret.ensure";
+    pub const CONFIG_ENSURE: &str = "config.ensure";
+    pub const SERVICE_APPLY: &str = "service.apply";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1049,7 +1049,6 @@ indexes = ["idx_content_configuration", "idx_content_content_type_app", "idx_con
         toml::from_str(PROFILE).unwrap()
     }
 
-
     macro_rules! scenario {
         ($s:literal) => {
             [

@@ -4,4 +4,5 @@ pub mod agent;
 pub mod audit;
 pub mod autoheal;
 pub mod facts;
+pub mod haproxy;
 pub mod healthcheck;

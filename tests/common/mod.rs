@@ -93,6 +93,19 @@ pub fn exclusive() -> Lock {
     Lock::take(true)
 }
 
+/// Held by tests that use the fresh nodes (`testcluster fresh A B`, node4 and up), which the
+/// shared cluster's tests never touch: one such test at a time, beside shared() and exclusive().
+pub fn fresh_lock() -> Lock {
+    cluster();
+    let f = File::options()
+        .create(true)
+        .append(true)
+        .open(tc_dir().join("fresh.lock"))
+        .unwrap();
+    FileExt::lock_exclusive(&f).unwrap();
+    Lock(f)
+}
+
 pub struct Lock(File);
 
 impl Lock {
@@ -293,4 +306,27 @@ pub fn misplace_pinned_db() {
             "pfdemo_db",
         ],
     );
+}
+
+/// A node of the test inventory's `cluster` (default: `test`), connected over SSH the way pfctl's
+/// commands connect (inventory, keys, known hosts), for tests that call agents directly.
+pub async fn connect_node(cluster_name: Option<&str>, name: &str) -> pfctl::fanout::Node {
+    let inv = pfctl::inventory::Inventory::load(&cluster().inventory()).unwrap();
+    let (_, targets) = inv.cluster_targets(cluster_name).unwrap();
+    let target = targets
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in cluster {cluster_name:?}"));
+    let opts = pfctl::fanout::FanoutOpts {
+        parallel: 4,
+        node_timeout: std::time::Duration::from_secs(120),
+        overrides: pfctl::endpoint::Overrides {
+            connect_timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        },
+        ssh_config: std::sync::Arc::new(Default::default()),
+    };
+    pfctl::fanout::connect(&target, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {name}: {e}"))
 }

@@ -850,3 +850,69 @@ fn a_compose_file_below_its_replicas_and_short_of_a_db_host_is_rewritten_and_the
     assert_eq!(e["before"]["env"], "db_host=localhost");
     assert_eq!(e["after"]["env"], "db_host=db,localhost");
 }
+
+/// `service.update` sends the whole spec back to the Engine; what bollard's types cannot read (a
+/// container spec's `Healthcheck`) must survive it.
+#[test]
+fn a_service_update_keeps_the_services_healthcheck() {
+    use pfproto::action::{ActionMeta, ServiceUpdate, ServiceUpdateParams};
+    let _l = exclusive();
+    struct Removed;
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(repo().join("tests/cluster/testcluster"))
+                .args(["exec", "node1", "--", "docker", "service", "rm", "pfhctest"])
+                .output();
+        }
+    }
+    docker(
+        "node1",
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            "pfhctest",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "30s",
+            "pfdemo/busybox:1",
+            "sleep",
+            "1000000",
+        ],
+    );
+    let _r = Removed;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r: ServiceUpdate = rt.block_on(async {
+        let node = connect_node(None, "node1").await;
+        let (conn, _) = node.agent().await.unwrap();
+        let p = ServiceUpdateParams {
+            meta: ActionMeta {
+                run_id: "healthcheck-kept".into(),
+                actor: "e2e".into(),
+            },
+            service: "pfhctest".into(),
+            replicas: Some(2),
+            ..Default::default()
+        };
+        let r = conn
+            .call(
+                pfproto::method::SERVICE_UPDATE,
+                serde_json::to_value(p).unwrap(),
+            )
+            .await
+            .unwrap();
+        node.close().await;
+        r
+    });
+    assert_eq!(r.service, "pfhctest");
+    let spec = |f: &str| docker("node1", &["service", "inspect", "pfhctest", "--format", f]);
+    assert_eq!(spec("{{.Spec.Mode.Replicated.Replicas}}").trim(), "2");
+    let hc = spec("{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}");
+    assert!(
+        hc.contains("CMD-SHELL") && hc.contains("true"),
+        "healthcheck lost: {hc}"
+    );
+}

@@ -1,0 +1,138 @@
+//! Deploying a stack through a manager's agent: `network.ensure`, `secret.ensure`,
+//! `config.ensure` and `service.apply`. Each is idempotent (a second call with the same input
+//! changes nothing and says so) and audited like the methods in [`crate::action`].
+//!
+//! Secret and config contents never travel in these messages: the agent reads them from a file on
+//! its own node, and neither the answer nor the audit log carries them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::action::ActionMeta;
+
+/// The label `docker stack ls/ps/rm` group a stack's objects by.
+pub const STACK_LABEL: &str = "com.docker.stack.namespace";
+/// The image label `docker stack deploy` puts on each service.
+pub const IMAGE_LABEL: &str = "com.docker.stack.image";
+/// Set by `service.apply` on the services it creates or updates: a digest of the spec it was
+/// given, so a field removed from the compose file is noticed even though Docker keeps no trace of
+/// what was set before.
+pub const SPEC_LABEL: &str = "io.pfctl.spec-sha256";
+
+/// Docker's limits (swarmkit's `MaxSecretSize` and `MaxConfigSize`).
+pub const MAX_SECRET_BYTES: u64 = 500 * 1024;
+pub const MAX_CONFIG_BYTES: u64 = 1000 * 1024;
+
+// ---- network.ensure ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct NetworkEnsureParams {
+    pub meta: ActionMeta,
+    pub name: String,
+    /// `overlay` for a stack's networks.
+    pub driver: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub internal: bool,
+    /// Driver options (compose's `driver_opts`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// IPAM subnets, e.g. `172.21.0.0/16`; empty lets Docker choose.
+    #[serde(default)]
+    pub subnets: Vec<String>,
+}
+
+/// What an `*.ensure` call did.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Ensured {
+    Created,
+    /// An equal object existed: nothing changed.
+    Already,
+    /// The object existed with the same content; its labels were set to the asked ones.
+    LabelsUpdated,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnsureResult {
+    pub name: String,
+    pub id: String,
+    pub outcome: Ensured,
+}
+
+// ---- secret.ensure, config.ensure ----
+
+/// A secret or config made from a file on the node the agent runs on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ObjectEnsureParams {
+    pub meta: ActionMeta,
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Absolute path on the node.
+    pub file: String,
+}
+
+// ---- service.apply ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ServiceApplyParams {
+    pub meta: ActionMeta,
+    /// An Engine API `ServiceSpec`. Networks, secrets and configs are named (`Target`,
+    /// `SecretName`, `ConfigName`); the agent looks their ids up.
+    pub spec: Value,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    Created,
+    Updated,
+    /// Everything the spec sets is already so (defaults Docker filled in are not compared).
+    Unchanged,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServiceApplyResult {
+    pub name: String,
+    pub id: String,
+    pub outcome: Applied,
+    /// Where an update differed from the running spec, as paths such as
+    /// `TaskTemplate.ContainerSpec.Env` (never values: they may hold passwords).
+    #[serde(default)]
+    pub changed: Vec<String>,
+    /// The Engine's warnings, e.g. about an image it could not check.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_snake_case_words() {
+        assert_eq!(
+            serde_json::to_value(Ensured::LabelsUpdated).unwrap(),
+            "labels_updated"
+        );
+        assert_eq!(
+            serde_json::to_value(Applied::Unchanged).unwrap(),
+            "unchanged"
+        );
+    }
+
+    #[test]
+    fn optional_network_fields_default() {
+        let p: NetworkEnsureParams = serde_json::from_value(serde_json::json!({
+            "meta": {"run_id": "r", "actor": "a"}, "name": "s_net", "driver": "overlay"
+        }))
+        .unwrap();
+        assert!(!p.attachable && p.labels.is_empty() && p.subnets.is_empty());
+    }
+}
