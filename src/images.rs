@@ -110,7 +110,13 @@ async fn transfer(save: BulkCommand, load: BulkCommand) -> Result<Moved> {
     // The source reads nothing: EOF now, so nothing waits on it.
     let mut save_in = save_in;
     let _ = save_in.shutdown().await;
-    let (pumped, answer) = tokio::join!(pump(save_out, load_in), read_bounded(load_out));
+    // Borrowed, not moved: the streams (and so the channels) must outlive the exit status. A
+    // channel dropped at EOF is closed before the server has sent the command's exit status.
+    let (mut save_out, mut load_in, mut load_out) = (save_out, load_in, load_out);
+    let (pumped, answer) = tokio::join!(
+        pump(&mut save_out, &mut load_in),
+        read_bounded(&mut load_out)
+    );
     let saved = wait(save_finished).await;
     if saved.status != Some(0) {
         bail!("{src}: {}", saved.failure("pfagent image save"));
