@@ -47,6 +47,8 @@ complete -c pfctl -n "__fish_pfctl_needs_command" -s V -l version -d 'Print vers
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autocluster" -d 'Turn the inventory\'s nodes into a running, verified cluster: preflight, confirmation, firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images, configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID` continues a run that stopped'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "resume" -d 'Continue an operation run (autocluster) that stopped, from its first phase not done'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
@@ -124,6 +126,50 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s k -l ask-pass -
 complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand autoheal" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l workers -d 'The last N nodes (inventory order) join as workers; the others are managers (3, 5 or 7)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l until -d 'Stop after this phase (the run stays resumable with `pfctl resume RUN_ID`)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -l plan -d 'Show what each phase would do on each node; change nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s y -l yes -d 'Do not ask (needed without a terminal): existing swarm state on the nodes is wiped'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand autocluster" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -l until -d 'Stop after this phase' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l last -d 'Entries to read from each node (its newest)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
@@ -346,16 +392,18 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s k -l ask-
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "haproxy-config" -d 'An HAProxy configuration balancing the profile\'s ports (powerflow: 80/443, 5556, 3141) over the swarm\'s managers, round robin with health checks. Same as `cluster-action --action generate_haproxy_config`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal audit agent firewall haproxy-config node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "autocluster" -d 'Turn the inventory\'s nodes into a running, verified cluster: preflight, confirmation, firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images, configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID` continues a run that stopped'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "resume" -d 'Continue an operation run (autocluster) that stopped, from its first phase not done'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "haproxy-config" -d 'An HAProxy configuration balancing the profile\'s ports (powerflow: 80/443, 5556, 3141) over the swarm\'s managers, round robin with health checks. Same as `cluster-action --action generate_haproxy_config`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from firewall" -f -a "open" -d 'Open the profile\'s required ports on the selected nodes (only those still closed; the agents audit what they change)'

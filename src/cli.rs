@@ -92,6 +92,13 @@ pub enum Command {
     /// Fix what healthcheck finds: show a plan, apply it (asking first), check again and report
     /// per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe.
     Autoheal(AutohealArgs),
+    /// Turn the inventory's nodes into a running, verified cluster: preflight, confirmation,
+    /// firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images,
+    /// configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID`
+    /// continues a run that stopped.
+    Autocluster(AutoclusterArgs),
+    /// Continue an operation run (autocluster) that stopped, from its first phase not done.
+    Resume(ResumeArgs),
     /// What the agents did on request (autoheal's actions), per node and cluster-wide, newest first.
     Audit(AuditArgs),
     /// Install, upgrade or inspect pfagent on the nodes.
@@ -180,6 +187,34 @@ pub enum LegacyKind {
     /// An HAProxy configuration for the swarm's managers, on stdout (`pfctl haproxy-config`).
     #[value(name = "generate_haproxy_config")]
     GenerateHaproxyConfig,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AutoclusterArgs {
+    /// Platform profile: powerflow, demo or a TOML file (default: the inventory's, else powerflow)
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Show what each phase would do on each node; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Do not ask (needed without a terminal): existing swarm state on the nodes is wiped.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// The last N nodes (inventory order) join as workers; the others are managers (3, 5 or 7).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub workers: usize,
+    /// Stop after this phase (the run stays resumable with `pfctl resume RUN_ID`).
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResumeArgs {
+    /// The run id autocluster printed.
+    pub run_id: String,
+    /// Stop after this phase.
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -45,6 +45,44 @@ pub struct Profile {
     /// Frontends of `pfctl haproxy-config` (a load balancer over the swarm's managers).
     #[serde(default)]
     pub haproxy: Option<crate::haproxy::Config>,
+    /// What `pfctl autocluster` deploys and what it asks of fresh nodes.
+    #[serde(default)]
+    pub autocluster: Option<AutoclusterCfg>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoclusterCfg {
+    /// The compose file written on every node (at `compose.files[0]`) and deployed; the pins of
+    /// `services` (`pinned_node`) are added to it. Without it, the file the platform's install
+    /// left at `compose.files[0]` on the first node that has it.
+    #[serde(default)]
+    pub compose: Option<String>,
+    /// Labels every node gets, besides `types=master|worker`.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default = "one")]
+    pub min_cpus: u32,
+    #[serde(default = "min_memory")]
+    pub min_memory_mb: u64,
+    #[serde(default = "min_disk")]
+    pub min_disk_free_mb: u64,
+    /// How long the stack may take to converge before the run stops.
+    #[serde(default = "converge_timeout")]
+    pub converge_timeout_s: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+fn min_memory() -> u64 {
+    512
+}
+fn min_disk() -> u64 {
+    1024
+}
+fn converge_timeout() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,8 @@ mod common;
 
 #[path = "e2e/agent_install.rs"]
 mod agent_install;
+#[path = "e2e/autocluster.rs"]
+mod autocluster;
 #[path = "e2e/autoheal.rs"]
 mod autoheal;
 #[path = "e2e/couchbase.rs"]

@@ -161,10 +161,18 @@ pub fn analyze(name: &str, obs: &NodeObs, profile: &Profile) -> Vec<Finding> {
 
     out.push(match &obs.net {
         Ok(net) => {
+            // A refused connection came from the peer itself: the way is open and nothing
+            // listens on that port (a worker's 2377, an engine outside the swarm), which the
+            // swarm checks judge. Only silence or an unreachable network fails here.
+            let refused = net
+                .results
+                .iter()
+                .filter(|r| !r.ok && r.error.as_deref() == Some("refused"))
+                .count();
             let down: Vec<String> = net
                 .results
                 .iter()
-                .filter(|r| !r.ok)
+                .filter(|r| !r.ok && r.error.as_deref() != Some("refused"))
                 .map(|r| {
                     format!(
                         "{}:{} {}",
@@ -178,7 +186,14 @@ pub fn analyze(name: &str, obs: &NodeObs, profile: &Profile) -> Vec<Finding> {
                 f(
                     "net.connectivity",
                     Status::Ok,
-                    format!("{} peer ports reachable", net.results.len()),
+                    if refused == 0 {
+                        format!("{} peer ports reachable", net.results.len())
+                    } else {
+                        format!(
+                            "{} peer ports reachable ({refused} answered that nothing listens there)",
+                            net.results.len()
+                        )
+                    },
                 )
             } else {
                 f(

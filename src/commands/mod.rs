@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod autocluster;
 pub mod autoheal;
 pub mod facts;
 pub mod haproxy;

@@ -40,13 +40,21 @@ pub struct RunReport {
     pub journal: String,
 }
 
-/// Runs every phase of the journal not done yet, in order; stops at the first that fails.
-/// `progress` hears of each phase as it starts (name) and ends (its report).
+/// Runs every phase of the journal not done yet, in order; stops at the first that fails, or
+/// after the phase `until` (the run stays resumable). `progress` hears of each phase as it
+/// starts (name) and ends (its report).
 pub async fn drive(
     op: &mut impl Operation,
     journal: &mut Journal,
+    until: Option<&str>,
     progress: &dyn Fn(&str, Option<&PhaseReport>),
 ) -> Result<RunReport> {
+    if let Some(u) = until {
+        if journal.phase(u).is_none() {
+            let names: Vec<&str> = journal.doc.phases.iter().map(|p| p.name.as_str()).collect();
+            anyhow::bail!("--until {u}: no such phase (phases: {})", names.join(", "));
+        }
+    }
     let names: Vec<(String, PhaseStatus, String)> = journal
         .doc
         .phases
@@ -55,8 +63,9 @@ pub async fn drive(
         .collect();
     let mut phases = Vec::new();
     let mut stopped_in = None;
+    let mut paused = false;
     for (name, status, detail) in names {
-        if stopped_in.is_some() {
+        if stopped_in.is_some() || paused {
             phases.push(PhaseReport {
                 name,
                 result: "not_reached",
@@ -103,11 +112,12 @@ pub async fn drive(
         };
         progress(&name, Some(&report));
         phases.push(report);
+        paused = until == Some(name.as_str());
     }
     Ok(RunReport {
         run_id: journal.doc.run_id.clone(),
         operation: journal.doc.operation.clone(),
-        complete: stopped_in.is_none(),
+        complete: journal.is_complete(),
         stopped_in,
         phases,
         journal: journal.path().display().to_string(),
@@ -160,7 +170,7 @@ mod tests {
             runs: vec![],
             broken: Some("two"),
         };
-        let r = drive(&mut op, &mut j, &|_, _| {}).await.unwrap();
+        let r = drive(&mut op, &mut j, None, &|_, _| {}).await.unwrap();
         assert!(!r.complete);
         assert_eq!(r.stopped_in.as_deref(), Some("two"));
         let results: Vec<&str> = r.phases.iter().map(|p| p.result).collect();
@@ -172,12 +182,36 @@ mod tests {
             runs: vec![],
             broken: None,
         };
-        let r = drive(&mut op, &mut j, &|_, _| {}).await.unwrap();
+        let r = drive(&mut op, &mut j, None, &|_, _| {}).await.unwrap();
         assert!(r.complete);
         assert_eq!(op.runs, ["two", "three"], "phase one is not redone");
         let results: Vec<&str> = r.phases.iter().map(|p| p.result).collect();
         assert_eq!(results, ["was_done", "done", "done"]);
         assert_eq!(j.phase("two").unwrap().attempts, 2);
         assert!(Journal::load(d.path(), "r1").unwrap().is_complete());
+    }
+
+    #[tokio::test]
+    async fn until_stops_after_the_phase_and_the_rest_runs_on_resume() {
+        let d = tempfile::tempdir().unwrap();
+        let mut j = journal(d.path());
+        let mut op = Counting {
+            runs: vec![],
+            broken: None,
+        };
+        let r = drive(&mut op, &mut j, Some("one"), &|_, _| {})
+            .await
+            .unwrap();
+        assert!(!r.complete);
+        assert_eq!(r.stopped_in, None, "paused, not failed");
+        assert_eq!(op.runs, ["one"]);
+        let r = drive(&mut op, &mut j, None, &|_, _| {}).await.unwrap();
+        assert!(r.complete);
+        assert_eq!(op.runs, ["one", "two", "three"]);
+        let e = drive(&mut op, &mut j, Some("nine"), &|_, _| {})
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no such phase"), "{e}");
     }
 }
