@@ -70,6 +70,29 @@ pub struct AutoclusterCfg {
     /// How long the stack may take to converge before the run stops.
     #[serde(default = "converge_timeout")]
     pub converge_timeout_s: u64,
+    /// Services deployed ahead of the rest, stage by stage, each converged before the next
+    /// (PowerFlow: couchbase, then its workers one at a time). The others follow together.
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Compose service names; a trailing `*` matches by prefix.
+    pub services: Vec<String>,
+    /// Deploy the stage's services one by one, each converged before the next.
+    #[serde(default)]
+    pub one_at_a_time: bool,
+}
+
+impl Stage {
+    pub fn matches(&self, service: &str) -> bool {
+        self.services.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => service.starts_with(prefix),
+            None => service == p,
+        })
+    }
 }
 
 fn one() -> u32 {

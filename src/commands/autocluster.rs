@@ -1041,17 +1041,43 @@ impl<'a> Autocluster<'a> {
             .agent()
             .await
             .map_err(|e| anyhow!("{}: {e}", self.name(0)))?;
-        let r = crate::stack::deploy(conn, &self.meta, &self.profile.stack, &files).await?;
+        let plan = crate::stack::translate(&self.profile.stack, &files)?;
+        let batches = stage(&plan, &self.cfg.stages);
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for item in &r.items {
-            *counts
-                .entry(format!("{:?}", item.result).to_lowercase())
-                .or_default() += 1;
+        let mut order = Vec::new();
+        let last = batches.len().saturating_sub(1);
+        for (k, batch) in batches.iter().enumerate() {
+            let r = crate::stack::apply(conn, &self.meta, batch).await?;
+            for item in &r.items {
+                *counts
+                    .entry(format!("{:?}", item.result).to_lowercase())
+                    .or_default() += 1;
+            }
+            let names: Vec<&str> = batch.services.iter().map(|s| s.service.as_str()).collect();
+            if !names.is_empty() {
+                order.push(names.join("+"));
+            }
+            // A stage runs before the next starts; the last waits in the converge phase.
+            if k < last && !batch.services.is_empty() {
+                crate::stack::converge(
+                    conn,
+                    &self.profile.stack,
+                    Duration::from_secs(self.cfg.converge_timeout_s),
+                    |_| {},
+                )
+                .await
+                .with_context(|| format!("stage {} did not converge", names.join("+")))?;
+            }
         }
         let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         Ok((
-            format!("stack {}: {}", self.profile.stack, summary.join(", ")),
-            json!({"items": r.items.len()}),
+            format!(
+                "stack {}: {}; in order: {}",
+                self.profile.stack,
+                summary.join(", "),
+                order.join(", then ")
+            ),
+            json!({"order": order}),
         ))
     }
 
@@ -1134,6 +1160,38 @@ impl Operation for Autocluster<'_> {
     }
 }
 
+/// The plan cut into what is deployed one after the other: the networks, secrets and configs
+/// with the first batch, then each stage (or each service of a one-at-a-time stage), then the
+/// services no stage names. Without stages, one batch.
+fn stage(plan: &crate::stack::Plan, stages: &[crate::profile::Stage]) -> Vec<crate::stack::Plan> {
+    let only = |services: Vec<crate::stack::ServiceDef>, first: bool| crate::stack::Plan {
+        networks: if first { plan.networks.clone() } else { vec![] },
+        secrets: if first { plan.secrets.clone() } else { vec![] },
+        configs: if first { plan.configs.clone() } else { vec![] },
+        services,
+        ..plan.clone()
+    };
+    let mut batches: Vec<Vec<crate::stack::ServiceDef>> = Vec::new();
+    let mut left: Vec<crate::stack::ServiceDef> = plan.services.clone();
+    for st in stages {
+        let (mine, rest): (Vec<_>, Vec<_>) = left.into_iter().partition(|s| st.matches(&s.service));
+        left = rest;
+        if st.one_at_a_time {
+            batches.extend(mine.into_iter().map(|s| vec![s]));
+        } else if !mine.is_empty() {
+            batches.push(mine);
+        }
+    }
+    if !left.is_empty() || batches.is_empty() {
+        batches.push(left);
+    }
+    batches
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| only(b, i == 0))
+        .collect()
+}
+
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
@@ -1194,6 +1252,46 @@ mod tests {
         assert!(e.contains("4 manager(s)") && e.contains("--workers"), "{e}");
         assert!(managers_of(2, 0).is_err());
         assert!(managers_of(3, 1).is_err());
+    }
+
+    #[test]
+    fn stages_cut_the_services_in_order_and_one_at_a_time() {
+        let compose = "services:\n  web:\n    image: a:1\n  couchbase:\n    image: b:1\n  couchbase-worker:\n    image: b:1\n  couchbase-worker2:\n    image: b:1\nnetworks: {}\n";
+        let plan = crate::stack::translate(
+            "s",
+            &[crate::stack::ComposeFile {
+                path: "/x/docker-compose.yml".into(),
+                text: compose.into(),
+            }],
+        )
+        .unwrap();
+        let stages: Vec<crate::profile::Stage> = toml::from_str::<toml::Table>(
+            "s = [{ services = [\"couchbase\"] }, { services = [\"couchbase-worker*\"], one_at_a_time = true }]",
+        )
+        .unwrap()["s"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let batches = stage(&plan, &stages);
+        let names: Vec<Vec<&str>> = batches
+            .iter()
+            .map(|b| b.services.iter().map(|s| s.service.as_str()).collect())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                vec!["couchbase"],
+                vec!["couchbase-worker"],
+                vec!["couchbase-worker2"],
+                vec!["web"]
+            ]
+        );
+        assert!(
+            !batches[0].networks.is_empty(),
+            "the networks come with the first batch"
+        );
+        assert!(batches[1].networks.is_empty());
+        assert_eq!(stage(&plan, &[]).len(), 1);
     }
 
     #[test]

@@ -163,6 +163,29 @@ fn three_fresh_nodes_become_a_verified_cluster_and_plan_or_refusal_change_nothin
     assert_eq!(r.code, 0, "{r:?}");
     let doc = r.json();
     assert_eq!(doc["complete"], true, "{doc}");
+    let deploy = phase(&doc, "deploy")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        deploy.contains("in order: db, then web, then worker"),
+        "the profile's stages: {deploy}"
+    );
+    let created = |s: &str| {
+        docker(
+            "node4",
+            &["service", "inspect", "--format", "{{.CreatedAt}}", s],
+        )
+    };
+    let (db, web, worker) = (
+        created("pfdemo_db"),
+        created("pfdemo_web"),
+        created("pfdemo_worker"),
+    );
+    assert!(
+        db < web && web < worker,
+        "created in stage order: {db} {web} {worker}"
+    );
 
     let nodes = docker(
         "node4",

@@ -157,7 +157,17 @@ fn service_scaled_to_zero_fails_replicas() {
     );
     let home = fresh_home();
     let inv = lab_inventory(home.path(), "");
-    let r = expect_exactly(home.path(), &inv, &[("stack.replicas", "cluster", "fail")]);
+    // The scale-down takes a moment: 1/2 on the way to 0/2 fails the same check.
+    let r = until(home.path(), &inv, &[], |p| {
+        p.get(&key("stack.replicas", "cluster"))
+            .is_some_and(|(_, m)| m.contains("pfdemo_worker 0/2"))
+    });
+    let r = if problems(&r).len() == 1 {
+        r
+    } else {
+        expect_exactly(home.path(), &inv, &[("stack.replicas", "cluster", "fail")])
+    };
+    assert_eq!(problems(&r).len(), 1, "{r:?}");
     assert!(
         message(&r, "stack.replicas", "cluster").contains("pfdemo_worker 0/2"),
         "{r:?}"
