@@ -2,7 +2,7 @@
 # Benchmark: the full `pfctl healthcheck` (demo profile) over 3 and 30 test nodes, cold, next to
 # parallel-ssh running one compound command that gathers the raw facts the checks need (engine
 # info, all containers, swarm nodes and services, df, free, file hashes, peer ports).
-# Prints pfctl's per-collector times (slowest node) too. Usage: bench/healthcheck.sh [RUNS]
+# Prints pfctl's per-collector times (slowest node) too. Usage: [BENCH_NODES="3 30"] bench/healthcheck.sh [RUNS]
 # Leaves the test cluster at 3 nodes with the demo stack up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ stat -c "%a %U %n" /etc/iservices/encryption_key 2>/dev/null;
 for h in 10.213.0.11 10.213.0.12 10.213.0.13; do for p in 2377 7946; do timeout 2 bash -c "</dev/tcp/$h/$p" 2>/dev/null && echo "$h:$p ok"; done; done'
 
 echo "median of $runs cold runs, $(nproc) cores"
-for n in 3 30; do
+for n in ${BENCH_NODES:-3 30}; do
   $tc up "$n" >/dev/null
   p=$(median "$pfctl" --inventory "$dir/inventory.toml" healthcheck --profile demo -o json)
   s=$(median pssh_run "$gather")
