@@ -8,6 +8,18 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Gives the node's `encryption_key` mode `mode` (a secret file made readable: a fault).
+fn loosen_key(node: &str, mode: &str) {
+    testcluster(&[
+        "exec",
+        node,
+        "--",
+        "chmod",
+        mode,
+        "/etc/iservices/encryption_key",
+    ]);
+}
+
 fn iservices(n: u32) -> PathBuf {
     tc_dir().join(format!("nodes/node{n}/iservices"))
 }
@@ -239,14 +251,7 @@ fn a_differing_encryption_key_is_not_synced_but_named() {
 fn a_readable_secret_is_made_private_also_by_modify_iservices_volumes_owner() {
     let _l = exclusive();
     let _s = Stack::reset();
-    testcluster(&[
-        "exec",
-        "node3",
-        "--",
-        "chmod",
-        "0644",
-        "/etc/iservices/encryption_key",
-    ]);
+    loosen_key("node3", "0644");
     let lab = Lab::new();
     lab.has("files.secret_mode", "node3");
     let r = lab.heal(&[]);
@@ -255,14 +260,7 @@ fn a_readable_secret_is_made_private_also_by_modify_iservices_volumes_owner() {
     assert_eq!(mode(&iservices(3).join("encryption_key")), 0o600);
     lab.clean();
 
-    testcluster(&[
-        "exec",
-        "node2",
-        "--",
-        "chmod",
-        "0604",
-        "/etc/iservices/encryption_key",
-    ]);
+    loosen_key("node2", "0604");
     lab.has("files.secret_mode", "node2");
     let r = lab.pfctl(&[
         "node-action",
@@ -490,14 +488,7 @@ fn snapshot() -> BTreeMap<String, String> {
 fn dry_run_changes_nothing() {
     let _l = exclusive();
     let _s = Stack::reset();
-    testcluster(&[
-        "exec",
-        "node3",
-        "--",
-        "chmod",
-        "0644",
-        "/etc/iservices/encryption_key",
-    ]);
+    loosen_key("node3", "0644");
     testcluster(&[
         "exec",
         "node2",
@@ -537,14 +528,7 @@ fn dry_run_changes_nothing() {
 fn without_a_terminal_or_yes_nothing_is_changed() {
     let _l = exclusive();
     let _s = Stack::reset();
-    testcluster(&[
-        "exec",
-        "node3",
-        "--",
-        "chmod",
-        "0644",
-        "/etc/iservices/encryption_key",
-    ]);
+    loosen_key("node3", "0644");
     let lab = Lab::new();
     lab.has("files.secret_mode", "node3");
     let r = lab.pfctl(&["autoheal"]);
@@ -636,14 +620,7 @@ fn a_removed_agent_is_reinstalled_then_its_node_is_healed_in_the_same_run() {
     let _s = Stack::reset();
     let _f = Fault::inject("node3", "agent-remove");
     // Only the new agent can see this: the run has to continue on node3 after installing it.
-    testcluster(&[
-        "exec",
-        "node3",
-        "--",
-        "chmod",
-        "0644",
-        "/etc/iservices/encryption_key",
-    ]);
+    loosen_key("node3", "0644");
     let lab = Lab::new();
     lab.has("agent.resident", "node3");
     let r = lab.heal(&[]);
@@ -682,14 +659,7 @@ fn on_a_terminal_the_plan_is_applied_only_when_confirmed() {
     use std::process::{Command, Stdio};
     let _l = exclusive();
     let _s = Stack::reset();
-    testcluster(&[
-        "exec",
-        "node3",
-        "--",
-        "chmod",
-        "0644",
-        "/etc/iservices/encryption_key",
-    ]);
+    loosen_key("node3", "0644");
     let lab = Lab::new();
     lab.has("files.secret_mode", "node3");
     let on_terminal = |answer: &str| {
