@@ -419,6 +419,19 @@ async fn leave(agent: &Agent, p: &SwarmLeaveParams) -> Done<SwarmLeave> {
     }
     let opts = LeaveSwarmOptionsBuilder::default().force(p.force).build();
     if let Err(e) = docker.leave_swarm(Some(opts)).await {
+        // The last manager of a swarm that lost its quorum may leave without ever answering:
+        // the state it reaches decides.
+        if standing(&docker).await.is_ok_and(|s| s.inactive()) {
+            return Done {
+                target,
+                result: Ok(SwarmLeave {
+                    already: false,
+                    node_id: before.node_id,
+                }),
+                before: before_json,
+                after: json!({"state": "inactive", "force": p.force, "engine_said": e.to_string()}),
+            };
+        }
         let hint = if before.manager && !p.force {
             " (this node is a manager: leaving needs force, and takes it out of the managers' quorum)"
         } else {
