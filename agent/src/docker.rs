@@ -185,7 +185,7 @@ pub(crate) fn nonneg(v: Option<i64>) -> u64 {
     v.unwrap_or(0).max(0) as u64
 }
 
-fn swarm_facts(s: bollard::models::SwarmInfo) -> SwarmFacts {
+pub(crate) fn swarm_facts(s: bollard::models::SwarmInfo) -> SwarmFacts {
     SwarmFacts {
         state: s
             .local_node_state

@@ -97,16 +97,16 @@ async fn docker(agent: &Agent) -> Result<Docker, String> {
 }
 
 /// Where this node stands in a swarm, from the Engine's `info`.
-struct Standing {
-    state: String,
-    node_id: String,
-    node_addr: String,
-    manager: bool,
-    cluster_id: String,
-    remote_managers: Vec<String>,
+/// The node's place in a swarm, as `node.facts` reports it.
+type Standing = pfproto::facts::SwarmFacts;
+
+trait StandingExt {
+    fn active(&self) -> bool;
+    fn inactive(&self) -> bool;
+    fn stuck(&self) -> String;
 }
 
-impl Standing {
+impl StandingExt for Standing {
     fn active(&self) -> bool {
         self.state == LocalNodeState::ACTIVE.to_string()
     }
@@ -128,23 +128,7 @@ async fn standing(docker: &Docker) -> Result<Standing, String> {
         .info()
         .await
         .map_err(|e| format!("engine info: {e}"))?;
-    let s = info.swarm.unwrap_or_default();
-    Ok(Standing {
-        state: s
-            .local_node_state
-            .map(|st| st.to_string())
-            .unwrap_or_default(),
-        node_id: s.node_id.unwrap_or_default(),
-        node_addr: s.node_addr.unwrap_or_default(),
-        manager: s.control_available.unwrap_or(false),
-        cluster_id: s.cluster.and_then(|c| c.id).unwrap_or_default(),
-        remote_managers: s
-            .remote_managers
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|m| m.addr)
-            .collect(),
-    })
+    Ok(crate::docker::swarm_facts(info.swarm.unwrap_or_default()))
 }
 
 async fn tokens(docker: &Docker) -> Result<SwarmTokens, String> {
@@ -222,8 +206,8 @@ async fn init(agent: &Agent, p: &SwarmInitParams) -> Done<SwarmInit> {
         Err(e) => return failed(target, asked, e),
     };
     let before_json = json!({"state": before.state, "advertise_addr": p.advertise_addr});
-    let already = before.active() && before.manager;
-    if before.active() && !before.manager {
+    let already = before.active() && before.is_manager;
+    if before.active() && !before.is_manager {
         let e = format!(
             "this node is a worker in a swarm (managers: {}); init makes a new swarm: \
              leave the old one first (swarm.leave)",
@@ -355,7 +339,7 @@ async fn join(agent: &Agent, p: &SwarmJoinParams) -> Done<SwarmJoin> {
     let result = standing(&docker).await.map(|now| SwarmJoin {
         already,
         node_id: now.node_id,
-        manager: now.manager,
+        manager: now.is_manager,
         cluster_id: now.cluster_id,
     });
     let after = match &result {
@@ -383,7 +367,7 @@ async fn in_that_swarm(
     if now.remote_managers.iter().any(|m| wanted.contains(m)) {
         return true;
     }
-    if !now.manager {
+    if !now.is_manager {
         return false;
     }
     match tokens(docker).await {
@@ -405,7 +389,7 @@ async fn leave(agent: &Agent, p: &SwarmLeaveParams) -> Done<SwarmLeave> {
         Err(e) => return failed(target, Value::Null, e),
     };
     let before_json =
-        json!({"state": before.state, "node_id": before.node_id, "manager": before.manager});
+        json!({"state": before.state, "node_id": before.node_id, "manager": before.is_manager});
     if before.inactive() {
         return Done {
             target,
@@ -432,7 +416,7 @@ async fn leave(agent: &Agent, p: &SwarmLeaveParams) -> Done<SwarmLeave> {
                 after: json!({"state": "inactive", "force": p.force, "engine_said": e.to_string()}),
             };
         }
-        let hint = if before.manager && !p.force {
+        let hint = if before.is_manager && !p.force {
             " (this node is a manager: leaving needs force, and takes it out of the managers' quorum)"
         } else {
             ""

@@ -370,8 +370,40 @@ impl<'a> Autocluster<'a> {
         self.nodes.len().saturating_sub(self.workers)
     }
 
-    async fn images_wanted(&self) -> Result<Vec<String>> {
-        compose_images(&self.compose_source().await?)
+    /// The stack as deployed: the rendered compose translated (so a key pfctl cannot deploy
+    /// stops the preflight, before any node is wiped).
+    async fn stack_plan(&self) -> Result<crate::stack::Plan> {
+        let files = vec![crate::stack::ComposeFile {
+            path: self.compose_path()?,
+            text: self.render().await?,
+        }];
+        crate::stack::translate(&self.profile.stack, &files)
+    }
+
+    /// Which nodes hold each image, one `images.list` per node; and the nodes that did not say.
+    async fn holders(&self, wanted: &[String]) -> (BTreeMap<String, Vec<usize>>, Vec<String>) {
+        let mut held: BTreeMap<String, Vec<usize>> =
+            wanted.iter().map(|w| (w.clone(), Vec::new())).collect();
+        let mut errors = Vec::new();
+        for i in 0..self.nodes.len() {
+            let params = ImagesListParams {
+                refs: wanted.to_vec(),
+            };
+            match self
+                .call::<ImagesList>(i, method::IMAGES_LIST, params)
+                .await
+            {
+                Ok(list) => {
+                    for p in list.images.iter().filter(|p| p.present) {
+                        if let Some(h) = held.get_mut(&p.reference) {
+                            h.push(i);
+                        }
+                    }
+                }
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        (held, errors)
     }
 
     /// The compose file to start from: the profile's own, else the one the platform's install
@@ -489,34 +521,21 @@ impl<'a> Autocluster<'a> {
         }
         problems.extend(self.reachability().await);
         let mut images: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        match self.images_wanted().await {
+        match self.stack_plan().await {
             Err(e) => problems.push(format!("profile {}: {e:#}", self.profile.name)),
-            Ok(wanted) => {
-                for i in 0..n {
-                    let Ok(list) = self
-                        .call::<ImagesList>(
-                            i,
-                            method::IMAGES_LIST,
-                            ImagesListParams {
-                                refs: wanted.clone(),
-                            },
-                        )
-                        .await
-                    else {
-                        continue;
-                    };
-                    for p in list.images.iter().filter(|p| p.present) {
-                        images
-                            .entry(p.reference.clone())
-                            .or_default()
-                            .push(self.name(i).to_string());
-                    }
-                }
-                for w in &wanted {
-                    if !images.contains_key(w) {
+            Ok(plan) => {
+                // A node that does not answer is named by its facts above already.
+                let (held, _) = self.holders(&images_of(&plan)).await;
+                for (image, on) in held {
+                    if on.is_empty() {
                         problems.push(format!(
-                            "image {w} is on no node: load it on one (docker load) and run again"
+                            "image {image} is on no node: load it on one (docker load) and run again"
                         ));
+                    } else {
+                        images.insert(
+                            image,
+                            on.iter().map(|&i| self.name(i).to_string()).collect(),
+                        );
                     }
                 }
             }
@@ -888,31 +907,17 @@ impl<'a> Autocluster<'a> {
     }
 
     async fn phase_images(&self) -> Result<(String, Value)> {
-        let wanted = self.images_wanted().await?;
+        let wanted = images_of(&self.stack_plan().await?);
+        let (held, errors) = self.holders(&wanted).await;
+        if !errors.is_empty() {
+            bail!("{}", errors.join("; "));
+        }
         let mut copies = Vec::new();
-        for image in &wanted {
-            let mut holders = Vec::new();
-            let mut missing = Vec::new();
-            for i in 0..self.nodes.len() {
-                let list: ImagesList = self
-                    .call(
-                        i,
-                        method::IMAGES_LIST,
-                        ImagesListParams {
-                            refs: vec![image.clone()],
-                        },
-                    )
-                    .await?;
-                if list.images.iter().any(|p| p.present) {
-                    holders.push(i);
-                } else {
-                    missing.push(i);
-                }
-            }
-            let Some(&from) = holders.first() else {
+        for (image, on) in &held {
+            let Some(&from) = on.first() else {
                 bail!("image {image} is on no node: load it on one and resume");
             };
-            for to in missing {
+            for to in (0..self.nodes.len()).filter(|i| !on.contains(i)) {
                 let r = crate::images::copy_image(self.node(from)?, self.node(to)?, image).await?;
                 copies.push(format!(
                     "{image} {} -> {} ({} KiB)",
@@ -1031,17 +1036,12 @@ impl<'a> Autocluster<'a> {
     }
 
     async fn phase_deploy(&self) -> Result<(String, Value)> {
-        let path = self.compose_path()?;
-        let files = vec![crate::stack::ComposeFile {
-            path,
-            text: self.render().await?,
-        }];
+        let plan = self.stack_plan().await?;
         let node = self.node(0)?;
         let (conn, _) = node
             .agent()
             .await
             .map_err(|e| anyhow!("{}: {e}", self.name(0)))?;
-        let plan = crate::stack::translate(&self.profile.stack, &files)?;
         let batches = stage(&plan, &self.cfg.stages);
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut order = Vec::new();
@@ -1196,29 +1196,17 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// The images a compose file's services use.
-fn compose_images(text: &str) -> Result<Vec<String>> {
-    let docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| anyhow!("compose: {e}"))?;
-    let Some(doc) = docs.first() else {
-        bail!("compose: empty");
-    };
-    let mut out = Vec::new();
-    if let Some(services) = doc["services"].as_hash() {
-        for (name, s) in services {
-            match s["image"].as_str() {
-                Some(i) => {
-                    if !out.iter().any(|o| o == i) {
-                        out.push(i.to_string())
-                    }
-                }
-                None => bail!(
-                    "compose: service {} has no image",
-                    name.as_str().unwrap_or("?")
-                ),
+/// The images the stack's services run, each once, in the plan's order.
+fn images_of(plan: &crate::stack::Plan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in &plan.services {
+        if let Some(i) = s.spec["TaskTemplate"]["ContainerSpec"]["Image"].as_str() {
+            if !out.iter().any(|o| o == i) {
+                out.push(i.to_string());
             }
         }
     }
-    Ok(out)
+    out
 }
 
 fn print_plan(run_id: &str, steps: &[PlanStep], problems: &[String]) {
@@ -1296,11 +1284,20 @@ mod tests {
 
     #[test]
     fn compose_images_are_listed_once_and_a_service_without_one_is_named() {
+        let plan = |text: &str| {
+            crate::stack::translate(
+                "s",
+                &[crate::stack::ComposeFile {
+                    path: "/x/docker-compose.yml".into(),
+                    text: text.into(),
+                }],
+            )
+        };
         let text = "services:\n  a:\n    image: x:1\n  b:\n    image: y:2\n  c:\n    image: x:1\n";
-        assert_eq!(compose_images(text).unwrap(), ["x:1", "y:2"]);
-        let e = compose_images("services:\n  a:\n    command: sh\n")
+        assert_eq!(images_of(&plan(text).unwrap()), ["x:1", "y:2"]);
+        let e = plan("services:\n  a:\n    command: sh\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("service a has no image"), "{e}");
+        assert!(e.contains("service a: no image"), "{e}");
     }
 }
