@@ -252,6 +252,20 @@ pub fn demo_stack(arg: &str) {
     );
 }
 
+/// The directory of the demo profile's self-signed certificate, made when missing.
+pub fn demo_cert_dir() -> PathBuf {
+    let out = Command::new(repo().join("tests/cluster/demo-stack"))
+        .arg("cert")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo-stack cert: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
 /// Resets the demo stack now and again when dropped, so a failing test leaves no mess.
 pub struct Stack;
 

@@ -19,7 +19,8 @@ impl Fresh {
     fn take(first: u32, last: u32) -> Fresh {
         let lock = fresh_lock();
         testcluster(&["fresh", &first.to_string(), &last.to_string()]);
-        let cert = tc_dir().join("demo-cert/is_cert.pem");
+        // Made by demo-stack on first use; a clean machine may reach this before any demo stack.
+        let cert = demo_cert_dir().join("is_cert.pem");
         for n in first..=last {
             let node = format!("node{n}");
             testcluster(&[
