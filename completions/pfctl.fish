@@ -49,6 +49,8 @@ complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "healthcheck" -d 'Check 
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autocluster" -d 'Turn the inventory\'s nodes into a running, verified cluster: preflight, confirmation, firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images, configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID` continues a run that stopped'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "resume" -d 'Continue an operation run (autocluster) that stopped, from its first phase not done'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "backup" -d 'Back up what a restore needs (the profile\'s files and volumes) into one verified archive; list, verify and prune the archives at a destination'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "restore" -d 'Put a backup back: shows the plan, asks, stops the services using what it writes, writes atomically (replaced files kept as `.pfctl-prev`), restarts them and runs healthcheck'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
@@ -170,6 +172,161 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s k -l ask-pass -d 
 complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand resume" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -f -a "create" -d 'Make a backup: `<cluster>-backup[-data-only]-<UTC time>.tar.zst[.age]` at the destination, written as `.partial` and renamed only when complete, with a catalogue record beside it'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -f -a "list" -d 'The backups at a destination: id, time, size, sources, verified'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -f -a "verify" -d 'Read a backup through and check the manifest and every checksum (`--deep`: also extract it into a scratch directory and compare). Names the damaged entry'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -f -a "prune" -d 'Delete the backups a retention policy does not keep (this cluster\'s only)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l to -d 'A directory on this machine, or sftp://user@host[:port]/dir' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l from -d 'Nodes to take the sources from, first reachable wins (`node1,node2`), or `all`' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l include -d 'Only these sources (by name; repeatable or comma-separated)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l exclude -d 'Not these sources' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l passphrase-file -d 'A file holding the passphrase for --encrypt' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l recipient -d 'Encrypt to this age recipient (age1...; repeatable) instead of a passphrase' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l stall-timeout -d 'Give up on a node that sends nothing for this long (its link or its disk stalled)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l data-only -d 'Only the sources marked as data (no configuration)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l gzip -d 'gzip instead of zstd'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l encrypt -d 'Encrypt with a passphrase (from --passphrase-file, PFCTL_BACKUP_PASSPHRASE or a prompt)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -l prune -d 'Apply the profile\'s retention policy afterwards (keep_last / keep_daily / keep_weekly)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l to -d 'A directory on this machine, or sftp://user@host[:port]/dir' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l passphrase-file -d 'A file holding the passphrase (else PFCTL_BACKUP_PASSPHRASE, else a prompt on a terminal)' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l age-identity -d 'An age identity file (AGE-SECRET-KEY-1...) for backups encrypted to a recipient' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -l deep -d 'Also extract into a scratch directory and compare every file with the manifest'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l to -d 'A directory on this machine, or sftp://user@host[:port]/dir' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l keep-last -d 'Keep the N newest backups' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l keep-daily -d 'Keep the newest backup of each of the last D days that have one' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l keep-weekly -d 'Keep the newest backup of each of the last W ISO weeks that have one' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -l dry-run -d 'Show what would be deleted; delete nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "create" -d 'Make a backup: `<cluster>-backup[-data-only]-<UTC time>.tar.zst[.age]` at the destination, written as `.partial` and renamed only when complete, with a catalogue record beside it'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "list" -d 'The backups at a destination: id, time, size, sources, verified'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Read a backup through and check the manifest and every checksum (`--deep`: also extract it into a scratch directory and compare). Names the damaged entry'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete the backups a retention policy does not keep (this cluster\'s only)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l map -d 'Restore what the backup took from OLD onto NEW (repeatable: `--map node1=node4`)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l passphrase-file -d 'A file holding the passphrase (else PFCTL_BACKUP_PASSPHRASE, else a prompt on a terminal)' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l age-identity -d 'An age identity file (AGE-SECRET-KEY-1...) for backups encrypted to a recipient' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l plan -d 'Show what goes where and which services stop; change nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s y -l yes -d 'Do not ask (needed without a terminal)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l data-only -d 'Only the data sources (for a cluster whose layout differs)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l force -d 'Restore even though the cluster\'s encryption_key differs from the backup\'s (data encrypted with the other key becomes unreadable)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -l last -d 'Entries to read from each node (its newest)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand audit" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
@@ -392,18 +549,24 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s k -l ask-
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "autocluster" -d 'Turn the inventory\'s nodes into a running, verified cluster: preflight, confirmation, firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images, configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID` continues a run that stopped'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "resume" -d 'Continue an operation run (autocluster) that stopped, from its first phase not done'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "haproxy-config" -d 'An HAProxy configuration balancing the profile\'s ports (powerflow: 80/443, 5556, 3141) over the swarm\'s managers, round robin with health checks. Same as `cluster-action --action generate_haproxy_config`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume audit agent firewall haproxy-config node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "autocluster" -d 'Turn the inventory\'s nodes into a running, verified cluster: preflight, confirmation, firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images, configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID` continues a run that stopped'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "resume" -d 'Continue an operation run (autocluster) that stopped, from its first phase not done'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "backup" -d 'Back up what a restore needs (the profile\'s files and volumes) into one verified archive; list, verify and prune the archives at a destination'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "restore" -d 'Put a backup back: shows the plan, asks, stops the services using what it writes, writes atomically (replaced files kept as `.pfctl-prev`), restarts them and runs healthcheck'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "haproxy-config" -d 'An HAProxy configuration balancing the profile\'s ports (powerflow: 80/443, 5556, 3141) over the swarm\'s managers, round robin with health checks. Same as `cluster-action --action generate_haproxy_config`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "create" -d 'Make a backup: `<cluster>-backup[-data-only]-<UTC time>.tar.zst[.age]` at the destination, written as `.partial` and renamed only when complete, with a catalogue record beside it'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'The backups at a destination: id, time, size, sources, verified'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Read a backup through and check the manifest and every checksum (`--deep`: also extract it into a scratch directory and compare). Names the damaged entry'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "prune" -d 'Delete the backups a retention policy does not keep (this cluster\'s only)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from firewall" -f -a "open" -d 'Open the profile\'s required ports on the selected nodes (only those still closed; the agents audit what they change)'

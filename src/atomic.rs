@@ -52,6 +52,13 @@ pub fn write_keeping_prev(path: &Path, bytes: &[u8], mode: u32) -> std::io::Resu
     File::open(dir)?.sync_all()
 }
 
+/// Makes a rename in `dir` durable; best effort (some filesystems refuse a directory fsync).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,6 +99,13 @@ pub enum Command {
     Autocluster(AutoclusterArgs),
     /// Continue an operation run (autocluster) that stopped, from its first phase not done.
     Resume(ResumeArgs),
+    /// Back up what a restore needs (the profile's files and volumes) into one verified archive;
+    /// list, verify and prune the archives at a destination.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Put a backup back: shows the plan, asks, stops the services using what it writes, writes
+    /// atomically (replaced files kept as `.pfctl-prev`), restarts them and runs healthcheck.
+    Restore(RestoreArgs),
     /// What the agents did on request (autoheal's actions), per node and cluster-wide, newest first.
     Audit(AuditArgs),
     /// Install, upgrade or inspect pfagent on the nodes.
@@ -206,6 +213,143 @@ pub struct AutoclusterArgs {
     /// Stop after this phase (the run stays resumable with `pfctl resume RUN_ID`).
     #[arg(long, value_name = "PHASE")]
     pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Make a backup: `<cluster>-backup[-data-only]-<UTC time>.tar.zst[.age]` at the destination,
+    /// written as `.partial` and renamed only when complete, with a catalogue record beside it.
+    Create(BackupCreateArgs),
+    /// The backups at a destination: id, time, size, sources, verified.
+    List(BackupListArgs),
+    /// Read a backup through and check the manifest and every checksum (`--deep`: also extract
+    /// it into a scratch directory and compare). Names the damaged entry.
+    Verify(BackupVerifyArgs),
+    /// Delete the backups a retention policy does not keep (this cluster's only).
+    Prune(BackupPruneArgs),
+}
+
+/// Where backups are (default: the profile's `[backup] destination`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DestinationArg {
+    /// A directory on this machine, or sftp://user@host[:port]/dir.
+    #[arg(long, value_name = "DEST")]
+    pub to: Option<String>,
+}
+
+/// How an encrypted backup is opened. The passphrase never goes on the command line.
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct DecryptArgs {
+    /// A file holding the passphrase (else PFCTL_BACKUP_PASSPHRASE, else a prompt on a terminal).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<std::path::PathBuf>,
+    /// An age identity file (AGE-SECRET-KEY-1...) for backups encrypted to a recipient.
+    #[arg(long, value_name = "FILE")]
+    pub age_identity: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupCreateArgs {
+    /// Platform profile: powerflow, demo or a TOML file (default: the inventory's, else powerflow).
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub dest: DestinationArg,
+    /// Nodes to take the sources from, first reachable wins (`node1,node2`), or `all`.
+    #[arg(long, value_name = "NODES")]
+    pub from: Option<String>,
+    /// Only the sources marked as data (no configuration).
+    #[arg(long)]
+    pub data_only: bool,
+    /// Only these sources (by name; repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "SOURCE")]
+    pub include: Vec<String>,
+    /// Not these sources.
+    #[arg(long, value_delimiter = ',', value_name = "SOURCE")]
+    pub exclude: Vec<String>,
+    /// gzip instead of zstd.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Encrypt with a passphrase (from --passphrase-file, PFCTL_BACKUP_PASSPHRASE or a prompt).
+    #[arg(long)]
+    pub encrypt: bool,
+    /// A file holding the passphrase for --encrypt.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<std::path::PathBuf>,
+    /// Encrypt to this age recipient (age1...; repeatable) instead of a passphrase.
+    #[arg(long, value_name = "AGE_RECIPIENT")]
+    pub recipient: Vec<String>,
+    /// Apply the profile's retention policy afterwards (keep_last / keep_daily / keep_weekly).
+    #[arg(long)]
+    pub prune: bool,
+    /// Give up on a node that sends nothing for this long (its link or its disk stalled).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub stall_timeout: u64,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupListArgs {
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub dest: DestinationArg,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupVerifyArgs {
+    /// The archive: a path, or sftp://user@host/dir/file.
+    pub file: String,
+    /// Also extract into a scratch directory and compare every file with the manifest.
+    #[arg(long)]
+    pub deep: bool,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupPruneArgs {
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub dest: DestinationArg,
+    /// Keep the N newest backups.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last D days that have one.
+    #[arg(long, value_name = "D")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last W ISO weeks that have one.
+    #[arg(long, value_name = "W")]
+    pub keep_weekly: Option<u32>,
+    /// Show what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// The archive: a path, or sftp://user@host/dir/file.
+    pub file: String,
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Show what goes where and which services stop; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Do not ask (needed without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Only the data sources (for a cluster whose layout differs).
+    #[arg(long)]
+    pub data_only: bool,
+    /// Restore what the backup took from OLD onto NEW (repeatable: `--map node1=node4`).
+    #[arg(long, value_name = "OLD=NEW")]
+    pub map: Vec<String>,
+    /// Restore even though the cluster's encryption_key differs from the backup's (data
+    /// encrypted with the other key becomes unreadable).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]

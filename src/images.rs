@@ -5,8 +5,6 @@
 //! hashing on the way. The destination hashes what it read too; both hashes, and then the image ids
 //! the two agents report, must agree before the copy counts as done.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -16,15 +14,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::bulk::{read_bounded, wait, BulkCommand};
 use crate::fanout::Node;
 use crate::ssh::shell_quote;
 
 /// The pump's buffer: what is in flight between the nodes, whatever the image's size.
 const PUMP_CHUNK: usize = 64 * 1024;
-/// The most of a command's stdout (the load's JSON line) or stderr kept.
-const OUTPUT_LIMIT: usize = 64 * 1024;
-/// How long a command's exit status is waited for once its output has ended.
-const STATUS_WAIT: Duration = Duration::from_secs(15);
 
 /// What [`copy_image`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -236,145 +231,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads to EOF, keeping at most [`OUTPUT_LIMIT`] bytes (the rest is read and dropped, so the
-/// writer never blocks on us).
-async fn read_bounded(mut r: impl AsyncRead + Unpin) -> std::io::Result<Vec<u8>> {
-    let mut kept = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = r.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(kept);
-        }
-        let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-        kept.extend_from_slice(&buf[..n.min(room)]);
-    }
-}
-
-/// How a command ended.
-struct Finished {
-    status: Option<u32>,
-    stderr: String,
-}
-
-impl Finished {
-    fn failure(&self, what: &str) -> String {
-        let last = self
-            .stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(str::trim);
-        match (self.status, last) {
-            (_, Some(line)) => format!("{what} failed: {line}"),
-            (Some(code), None) => format!("{what} exited with {code} and said nothing"),
-            (None, None) => {
-                format!("{what} ended without an exit status (killed, or the connection dropped)")
-            }
-        }
-    }
-}
-
-type FinishedFuture = Pin<Box<dyn Future<Output = Finished> + Send>>;
-
-async fn wait(finished: FinishedFuture) -> Finished {
-    tokio::time::timeout(STATUS_WAIT, finished)
-        .await
-        .unwrap_or(Finished {
-            status: None,
-            stderr: String::new(),
-        })
-}
-
-/// `pfagent ARGS` running on a node: over an SSH exec channel, or as a child process when the
-/// node is this machine.
-struct BulkCommand {
-    node: String,
-    stdout: Pin<Box<dyn AsyncRead + Send>>,
-    stdin: Pin<Box<dyn AsyncWrite + Send>>,
-    finished: FinishedFuture,
-}
-
-impl BulkCommand {
-    async fn start(node: &Node, args: &str) -> Result<BulkCommand> {
-        let name = node.target.name.clone();
-        match &node.session {
-            Some(session) => {
-                let line = as_root(&shell_quote(&node.place().path), args);
-                let stream = session
-                    .exec_stream(&line)
-                    .await
-                    .map_err(|e| anyhow!("{name}: starting pfagent {args}: {e}"))?;
-                let watch = stream.watch();
-                let (stdout, stdin) = tokio::io::split(stream);
-                Ok(BulkCommand {
-                    node: name,
-                    stdout: Box::pin(stdout),
-                    stdin: Box::pin(stdin),
-                    finished: Box::pin(async move {
-                        Finished {
-                            status: watch.exit_status().await,
-                            stderr: watch.stderr(),
-                        }
-                    }),
-                })
-            }
-            None => {
-                let binary = crate::transport::local_agent_binary(&node.place().path);
-                let line = as_root(&shell_quote(&binary.to_string_lossy()), args);
-                local(name, &line)
-            }
-        }
-    }
-}
-
-/// The command line for `pfagent ARGS` with root's view of the Engine: directly as root, else
-/// through `sudo -n` where it works without a password (as the transport runs a one-shot agent),
-/// else as the user (enough when the user may use the Docker socket).
-fn as_root(agent: &str, args: &str) -> String {
-    format!(
-        "if [ \"$(id -u)\" -eq 0 ]; then exec {agent} {args}; \
-         elif sudo -n true 2>/dev/null; then exec sudo -n {agent} {args}; \
-         else exec {agent} {args}; fi"
-    )
-}
-
-fn local(name: String, line: &str) -> Result<BulkCommand> {
-    let mut child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(line)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| anyhow!("{name}: starting pfagent: {e}"))?;
-    let (Some(stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        bail!("{name}: pfagent started without pipes");
-    };
-    let stderr = tokio::spawn(read_bounded(stderr));
-    Ok(BulkCommand {
-        node: name,
-        stdout: Box::pin(stdout),
-        stdin: Box::pin(stdin),
-        finished: Box::pin(async move {
-            let status = child
-                .wait()
-                .await
-                .ok()
-                .and_then(|s| s.code())
-                .map(|c| c as u32);
-            let stderr = match stderr.await {
-                Ok(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
-                _ => String::new(),
-            };
-            Finished { status, stderr }
-        }),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,35 +266,5 @@ mod tests {
         assert_eq!(n, data.len() as u64);
         assert_eq!(got, data);
         assert_eq!(sha, hex(&Sha256::digest(&data)));
-    }
-
-    #[tokio::test]
-    async fn a_local_command_reports_status_and_stderr() {
-        let c = local(
-            "here".into(),
-            "echo out; echo 'oops: no such image' >&2; exit 3",
-        )
-        .unwrap();
-        let out = read_bounded(c.stdout).await.unwrap();
-        assert_eq!(out, b"out\n");
-        let f = wait(c.finished).await;
-        assert_eq!(f.status, Some(3));
-        assert_eq!(
-            f.failure("pfagent image save"),
-            "pfagent image save failed: oops: no such image"
-        );
-    }
-
-    #[test]
-    fn root_command_line_runs_in_sh() {
-        let line = as_root("/opt/pfagent/bin/pfagent", "image save 'a b'");
-        let out = std::process::Command::new("sh")
-            .arg("-n")
-            .arg("-c")
-            .arg(&line)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{line}");
-        assert!(line.contains("sudo -n /opt/pfagent/bin/pfagent image save 'a b'"));
     }
 }

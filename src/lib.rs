@@ -1,6 +1,8 @@
 //! pfctl: the controller. The binary (`main.rs`) is thin glue over these modules.
 
 pub mod atomic;
+pub mod backup;
+pub mod bulk;
 pub mod checks;
 pub mod cli;
 pub mod commands;

@@ -66,6 +66,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         Command::Autoheal(args) => commands::autoheal::run(&ctx, args, false).await,
         Command::Autocluster(args) => commands::autocluster::run(&ctx, args).await,
         Command::Resume(args) => commands::autocluster::resume(&ctx, args).await,
+        Command::Backup(cmd) => commands::backup::run(&ctx, cmd).await,
+        Command::Restore(args) => commands::restore::run(&ctx, args).await,
         Command::Firewall(FirewallCommand::Open(args)) => {
             pfctl::firewall::run(&ctx, args.profile.as_ref()).await
         }

@@ -48,6 +48,9 @@ pub struct Profile {
     /// What `pfctl autocluster` deploys and what it asks of fresh nodes.
     #[serde(default)]
     pub autocluster: Option<AutoclusterCfg>,
+    /// What `pfctl backup create` takes, and how old the newest backup may be.
+    #[serde(default)]
+    pub backup: Option<crate::backup::config::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +224,9 @@ pub fn load(name: &str, overrides: Option<&toml::Table>) -> Result<Profile> {
         || profile.thresholds.disk_used_pct_warn > profile.thresholds.disk_used_pct_fail
     {
         bail!("profile {name}: a warn threshold is above its fail threshold");
+    }
+    if let Some(b) = &profile.backup {
+        b.validate().with_context(|| format!("profile {name}"))?;
     }
     Ok(profile)
 }

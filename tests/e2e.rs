@@ -9,6 +9,8 @@ mod agent_install;
 mod autocluster;
 #[path = "e2e/autoheal.rs"]
 mod autoheal;
+#[path = "e2e/backup.rs"]
+mod backup;
 #[path = "e2e/couchbase.rs"]
 mod couchbase;
 #[path = "e2e/facts.rs"]

@@ -22,6 +22,8 @@ pub enum Command {
     },
     /// Move an image as raw bytes: `save` writes it to stdout, `load` reads one from stdin.
     Image(ImageArgs),
+    /// Backup and restore bytes: `read` writes sources as a tar stream, `write` restores one.
+    Bundle(BundleArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +50,28 @@ pub enum ImageAction {
     /// Load a tar archive from stdin (as `docker load`) and print a JSON line naming the loaded
     /// images, their ids, and the bytes read and their sha256.
     Load,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BundleArgs {
+    #[command(subcommand)]
+    pub action: BundleAction,
+    /// The Docker Engine to talk to (only unix:// addresses are supported).
+    #[arg(
+        long,
+        global = true,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    pub docker_host: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleAction {
+    /// Read a JSON request line from stdin and write its sources to stdout as a tar stream.
+    Read,
+    /// Restore a tar stream from stdin (first entry: the request) and print a JSON report line.
+    Write,
 }
 
 #[derive(Debug, clap::Args)]

@@ -3,6 +3,7 @@
 mod access;
 mod actions;
 mod agent;
+mod bundle;
 mod cli;
 mod clock;
 mod connect;
@@ -33,6 +34,7 @@ fn main() {
     let code = match cli.command {
         Command::Connect { socket } => runtime(false).block_on(connect::run(&socket)),
         Command::Image(args) => runtime(false).block_on(images::run(args)),
+        Command::Bundle(args) => bundle::run(args),
         Command::Serve(args) if args.stdio => {
             runtime(true).block_on(stdio::run(args));
             0

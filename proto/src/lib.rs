@@ -5,6 +5,7 @@
 //! lines before the answer. Lines are bounded by [`MAX_LINE`].
 
 pub mod action;
+pub mod bundle;
 pub mod facts;
 pub mod framing;
 pub mod history;

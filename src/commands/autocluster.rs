@@ -3,7 +3,7 @@
 //! configuration, deploy, converge (with the healthcheck as the gate). `pfctl resume RUN_ID`
 //! continues a run that stopped, from its first phase not done; every phase is idempotent.
 
-use super::healthcheck::{evaluate, load_profile};
+use super::healthcheck::load_profile;
 use crate::cli::{AutoclusterArgs, ResumeArgs};
 use crate::context::Ctx;
 use crate::fanout::{each_node_open, Node};
@@ -11,7 +11,7 @@ use crate::ops::journal::{runs_dir, Journal};
 use crate::ops::{drive, Operation, PhaseReport, RunReport};
 use crate::output::Format;
 use crate::profile::{AutoclusterCfg, Profile};
-use crate::report::Status;
+
 use anyhow::{anyhow, bail, Context as _, Result};
 use base64::Engine as _;
 use pfproto::action::{ActionMeta, FileWrite, FileWriteParams};
@@ -1107,25 +1107,9 @@ impl<'a> Autocluster<'a> {
         )
         .await?;
         // The gate: the same healthcheck an admin runs.
-        let ev = evaluate(self.ctx, &self.profile, &|_| {}).await;
-        let bad: Vec<String> = ev
-            .findings
-            .iter()
-            .filter(|f| matches!(f.status, Status::Fail | Status::Unknown))
-            .map(|f| format!("{} {} {}: {}", f.id, f.node, f.status.word(), f.message))
-            .collect();
-        let warns = ev
-            .findings
-            .iter()
-            .filter(|f| f.status == Status::Warn)
-            .count();
-        ev.close().await;
-        if !bad.is_empty() {
-            bail!(
-                "the stack converged but the healthcheck fails: {}",
-                bad.join("; ")
-            );
-        }
+        let warns = super::healthcheck::gate(self.ctx, &self.profile)
+            .await
+            .map_err(|e| anyhow!("the stack converged but {e}"))?;
         Ok((
             format!(
                 "{} services running as asked; healthcheck clean{}",

@@ -99,6 +99,28 @@ pub async fn run(ctx: &Ctx, args: &HealthArgs) -> Result<i32> {
     Ok(cron.finish(ctx, args, &emitter, &report).await)
 }
 
+/// The healthcheck as a gate after a change: Err naming every failing or unknown check, else
+/// the number of warnings.
+pub async fn gate(ctx: &Ctx, profile: &profile::Profile) -> Result<usize> {
+    let ev = evaluate(ctx, profile, &|_| {}).await;
+    let bad: Vec<String> = ev
+        .findings
+        .iter()
+        .filter(|f| matches!(f.status, Status::Fail | Status::Unknown))
+        .map(|f| format!("{} {} {}: {}", f.id, f.node, f.status.word(), f.message))
+        .collect();
+    let warns = ev
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Warn)
+        .count();
+    ev.close().await;
+    if !bad.is_empty() {
+        anyhow::bail!("the healthcheck fails: {}", bad.join("; "));
+    }
+    Ok(warns)
+}
+
 /// Collects from every node at once, then analyzes per node and across nodes.
 pub async fn evaluate(
     ctx: &Ctx,
@@ -182,6 +204,7 @@ pub async fn evaluate(
     ));
     let app = reachable.values().find_map(|o| o.app.as_ref());
     findings.extend(checks::app::analyze(app, profile, now_unix));
+    findings.extend(crate::backup::age::check(ctx, profile, now_unix).await);
 
     checks::cluster::availability(&mut findings, &reachable, profile);
     Evaluation {

@@ -4,6 +4,8 @@ pub mod agent;
 pub mod audit;
 pub mod autocluster;
 pub mod autoheal;
+pub mod backup;
 pub mod facts;
 pub mod haproxy;
 pub mod healthcheck;
+pub mod restore;
