@@ -535,3 +535,56 @@ fn backup_age_warns_without_a_recent_verified_backup() {
     assert_eq!(status, "warn", "{message}");
     assert!(message.contains("limit 0 h"), "{message}");
 }
+
+/// The archive's entries (node, name) and the contents of its small files, read with pfctl's
+/// own reader.
+fn contents(file: &Path) -> Vec<(String, String, String)> {
+    let f = std::io::BufReader::new(std::fs::File::open(file).unwrap());
+    let mut out = Vec::new();
+    pfctl::backup::archive::open(f, None)
+        .unwrap()
+        .walk(|meta, data| {
+            let mut text = String::new();
+            if meta.size < 4096 {
+                std::io::Read::read_to_string(data, &mut text)?;
+            }
+            out.push((meta.node.clone(), meta.name.clone(), text));
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn a_dump_command_runs_in_the_services_container_and_its_output_is_backed_up() {
+    let _lock = shared();
+    let dest = tempfile::tempdir().unwrap();
+    let lab = Lab::with(&format!(
+        r#"
+[clusters.test.overrides.backup]
+destination = "{}"
+[[clusters.test.overrides.backup.sources]]
+name = "dbdump"
+volume = "pfdemo_dbdata"
+subpath = "dump"
+service = "db"
+consistency = "dump"
+dump = ["sh", "-c", "mkdir -p /data/dump && echo \"rows=3 by $(hostname)\" > /data/dump/db.txt"]
+data = true
+"#,
+        dest.path().display()
+    ));
+    let r = lab.pfctl(&["backup", "create", "-o", "json"]);
+    let file = created_file(&r);
+    let got = contents(&file);
+    let dump = got
+        .iter()
+        .find(|(node, name, _)| node == "node1" && name == "dbdump/db.txt")
+        .unwrap_or_else(|| panic!("no dump in {got:?}"));
+    // Written inside the db task's container (its hostname is the container id), not on the host.
+    assert!(dump.2.starts_with("rows=3 by "), "{dump:?}");
+    assert!(!dump.2.contains("node1"), "{dump:?}");
+    assert!(got.iter().all(|(_, name, _)| name.starts_with("dbdump")), "{got:?}");
+    let v = volume_dir();
+    let _ = testcluster(&["exec", "node1", "--", "rm", "-rf", &format!("{v}/_data/dump")]);
+}
