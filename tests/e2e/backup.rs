@@ -584,7 +584,17 @@ data = true
     // Written inside the db task's container (its hostname is the container id), not on the host.
     assert!(dump.2.starts_with("rows=3 by "), "{dump:?}");
     assert!(!dump.2.contains("node1"), "{dump:?}");
-    assert!(got.iter().all(|(_, name, _)| name.starts_with("dbdump")), "{got:?}");
+    assert!(
+        got.iter().all(|(_, name, _)| name.starts_with("dbdump")),
+        "{got:?}"
+    );
     let v = volume_dir();
-    let _ = testcluster(&["exec", "node1", "--", "rm", "-rf", &format!("{v}/_data/dump")]);
+    let _ = testcluster(&[
+        "exec",
+        "node1",
+        "--",
+        "rm",
+        "-rf",
+        &format!("{v}/_data/dump"),
+    ]);
 }
