@@ -50,6 +50,8 @@ complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autoheal" -d 'Fix what 
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "autocluster" -d 'Turn the inventory\'s nodes into a running, verified cluster: preflight, confirmation, firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images, configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID` continues a run that stopped'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "resume" -d 'Continue an operation run (autocluster) that stopped, from its first phase not done'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "backup" -d 'Back up what a restore needs (the profile\'s files and volumes) into one verified archive; list, verify and prune the archives at a destination'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "license" -d 'Licenses: request one for this cluster, install it on every node, show its status; and, vendor side, make signing keys and issue licenses'
+complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "password" -d 'The platform\'s password tokens: encrypt a password with the cluster\'s encryption_key (Fernet, as the platform reads it), or print what is_pass (or a token) decrypts to'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "restore" -d 'Put a backup back: shows the plan, asks, stops the services using what it writes, writes atomically (replaced files kept as `.pfctl-prev`), restarts them and runs healthcheck'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
 complete -c pfctl -n "__fish_pfctl_needs_command" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
@@ -300,6 +302,239 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subc
 complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Read a backup through and check the manifest and every checksum (`--deep`: also extract it into a scratch directory and compare). Names the damaged entry'
 complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete the backups a retention policy does not keep (this cluster\'s only)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -f -a "request" -d 'Write a license request (`<customer>_key.iskey`) naming this swarm (cluster id, node ids)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -f -a "issue" -d 'Vendor side: sign a license for a request'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -f -a "keygen" -d 'Vendor side: a new signing key (`PREFIX.key`, mode 600) and its public key (`PREFIX.pub`)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -f -a "install" -d 'Check a license (signer, signature, this cluster, expiry) and store it on every node'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -f -a "status" -d 'Customer, tier, expiry and days left; exit 0 green, 1 yellow (10 days or less), 2 red'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -f -a "remove" -d 'Remove the license from every node (each kept beside it as `.pfctl-prev`)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and not __fish_seen_subcommand_from request issue keygen install status remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l customer -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l email -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l out -d 'The request file (default: `<customer>_key.iskey` here)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l platform-version -d 'The platform version to name (default: the profile\'s name)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from request" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l signing-key -d 'The signing key `license keygen` made' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l request -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l tier -d 'standard, advanced or premium' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l days -d 'Valid for this many days from now' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l feature -d 'A feature to grant (repeatable)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l out -d 'Where the license goes' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from issue" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -l out -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from keygen" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l trust-key -d 'A vendor public key file to trust besides the built-in key (repeatable)' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l trust-key -d 'A vendor public key file to trust besides the built-in key (repeatable)' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s y -l yes
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "request" -d 'Write a license request (`<customer>_key.iskey`) naming this swarm (cluster id, node ids)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "issue" -d 'Vendor side: sign a license for a request'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "keygen" -d 'Vendor side: a new signing key (`PREFIX.key`, mode 600) and its public key (`PREFIX.pub`)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "install" -d 'Check a license (signer, signature, this cluster, expiry) and store it on every node'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "status" -d 'Customer, tier, expiry and days left; exit 0 green, 1 yellow (10 days or less), 2 red'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove the license from every node (each kept beside it as `.pfctl-prev`)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -f -a "encrypt" -d 'Read a password (no echo; or one line on stdin) and print its Fernet token under the cluster\'s encryption_key. `--for-inventory`: a token for the inventory\'s `password_encrypted`, under the local key file (~/.config/pfctl/inventory.key, or $PFCTL_INVENTORY_KEY; made when missing)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -f -a "decrypt" -d 'Print the password is_pass holds (or a token decrypts to); changes nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l for-inventory
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l stdin -d 'Read the password from stdin even on a terminal'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l token -d 'Decrypt this token instead of the node\'s is_pass' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from help" -f -a "encrypt" -d 'Read a password (no echo; or one line on stdin) and print its Fernet token under the cluster\'s encryption_key. `--for-inventory`: a token for the inventory\'s `password_encrypted`, under the local key file (~/.config/pfctl/inventory.key, or $PFCTL_INVENTORY_KEY; made when missing)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from help" -f -a "decrypt" -d 'Print the password is_pass holds (or a token decrypts to); changes nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l profile -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l map -d 'Restore what the backup took from OLD onto NEW (repeatable: `--map node1=node4`)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l passphrase-file -d 'A file holding the passphrase (else PFCTL_BACKUP_PASSPHRASE, else a prompt on a terminal)' -r -F
@@ -549,24 +784,34 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s k -l ask-
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "autocluster" -d 'Turn the inventory\'s nodes into a running, verified cluster: preflight, confirmation, firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images, configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID` continues a run that stopped'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "resume" -d 'Continue an operation run (autocluster) that stopped, from its first phase not done'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "backup" -d 'Back up what a restore needs (the profile\'s files and volumes) into one verified archive; list, verify and prune the archives at a destination'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "restore" -d 'Put a backup back: shows the plan, asks, stops the services using what it writes, writes atomically (replaced files kept as `.pfctl-prev`), restarts them and runs healthcheck'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "haproxy-config" -d 'An HAProxy configuration balancing the profile\'s ports (powerflow: 80/443, 5556, 3141) over the swarm\'s managers, round robin with health checks. Same as `cluster-action --action generate_haproxy_config`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
-complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "facts" -d 'Show what each node\'s agent reports: OS, CPU, memory, disks, clock, Docker and swarm'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "healthcheck" -d 'Check the cluster: nodes, engines, swarm, stack, files, clocks, connectivity, endpoints'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "autoheal" -d 'Fix what healthcheck finds: show a plan, apply it (asking first), check again and report per action fixed, not fixed, skipped or failed. Problems without a safe fix get a recipe'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "autocluster" -d 'Turn the inventory\'s nodes into a running, verified cluster: preflight, confirmation, firewall, swarm (3, 5 or 7 managers; `--workers N` more as workers), labels, images, configuration, stack deploy, convergence and a healthcheck. Journaled: `pfctl resume RUN_ID` continues a run that stopped'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "resume" -d 'Continue an operation run (autocluster) that stopped, from its first phase not done'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "backup" -d 'Back up what a restore needs (the profile\'s files and volumes) into one verified archive; list, verify and prune the archives at a destination'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "license" -d 'Licenses: request one for this cluster, install it on every node, show its status; and, vendor side, make signing keys and issue licenses'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "password" -d 'The platform\'s password tokens: encrypt a password with the cluster\'s encryption_key (Fernet, as the platform reads it), or print what is_pass (or a token) decrypts to'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "restore" -d 'Put a backup back: shows the plan, asks, stops the services using what it writes, writes atomically (replaced files kept as `.pfctl-prev`), restarts them and runs healthcheck'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "audit" -d 'What the agents did on request (autoheal\'s actions), per node and cluster-wide, newest first'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "agent" -d 'Install, upgrade or inspect pfagent on the nodes'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "firewall" -d 'Let the ports the cluster needs (the swarm\'s and the profile\'s) in through each node\'s firewall: firewalld where it runs, else nftables. Same as `node-action --action open_firewall_ports`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "haproxy-config" -d 'An HAProxy configuration balancing the profile\'s ports (powerflow: 80/443, 5556, 3141) over the swarm\'s managers, round robin with health checks. Same as `cluster-action --action generate_haproxy_config`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "node-action" -d 'The original per-node form: `node-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "cluster-action" -d 'The original cluster form: `cluster-action --action facts`'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and not __fish_seen_subcommand_from facts healthcheck autoheal autocluster resume backup license password restore audit agent firewall haproxy-config node-action cluster-action help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "create" -d 'Make a backup: `<cluster>-backup[-data-only]-<UTC time>.tar.zst[.age]` at the destination, written as `.partial` and renamed only when complete, with a catalogue record beside it'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'The backups at a destination: id, time, size, sources, verified'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Read a backup through and check the manifest and every checksum (`--deep`: also extract it into a scratch directory and compare). Names the damaged entry'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "prune" -d 'Delete the backups a retention policy does not keep (this cluster\'s only)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from license" -f -a "request" -d 'Write a license request (`<customer>_key.iskey`) naming this swarm (cluster id, node ids)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from license" -f -a "issue" -d 'Vendor side: sign a license for a request'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from license" -f -a "keygen" -d 'Vendor side: a new signing key (`PREFIX.key`, mode 600) and its public key (`PREFIX.pub`)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from license" -f -a "install" -d 'Check a license (signer, signature, this cluster, expiry) and store it on every node'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from license" -f -a "status" -d 'Customer, tier, expiry and days left; exit 0 green, 1 yellow (10 days or less), 2 red'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from license" -f -a "remove" -d 'Remove the license from every node (each kept beside it as `.pfctl-prev`)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from password" -f -a "encrypt" -d 'Read a password (no echo; or one line on stdin) and print its Fernet token under the cluster\'s encryption_key. `--for-inventory`: a token for the inventory\'s `password_encrypted`, under the local key file (~/.config/pfctl/inventory.key, or $PFCTL_INVENTORY_KEY; made when missing)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from password" -f -a "decrypt" -d 'Print the password is_pass holds (or a token decrypts to); changes nothing'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Version, mode and uptime of the agent on each node'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from firewall" -f -a "open" -d 'Open the profile\'s required ports on the selected nodes (only those still closed; the agents audit what they change)'

@@ -103,6 +103,14 @@ pub enum Command {
     /// list, verify and prune the archives at a destination.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Licenses: request one for this cluster, install it on every node, show its status; and,
+    /// vendor side, make signing keys and issue licenses.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// The platform's password tokens: encrypt a password with the cluster's encryption_key
+    /// (Fernet, as the platform reads it), or print what is_pass (or a token) decrypts to.
+    #[command(subcommand)]
+    Password(PasswordCommand),
     /// Put a backup back: shows the plan, asks, stops the services using what it writes, writes
     /// atomically (replaced files kept as `.pfctl-prev`), restarts them and runs healthcheck.
     Restore(RestoreArgs),
@@ -213,6 +221,102 @@ pub struct AutoclusterArgs {
     /// Stop after this phase (the run stays resumable with `pfctl resume RUN_ID`).
     #[arg(long, value_name = "PHASE")]
     pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PasswordCommand {
+    /// Read a password (no echo; or one line on stdin) and print its Fernet token under the
+    /// cluster's encryption_key. `--for-inventory`: a token for the inventory's
+    /// `password_encrypted`, under the local key file (~/.config/pfctl/inventory.key, or
+    /// $PFCTL_INVENTORY_KEY; made when missing).
+    Encrypt {
+        #[arg(long)]
+        for_inventory: bool,
+        /// Read the password from stdin even on a terminal.
+        #[arg(long)]
+        stdin: bool,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Print the password is_pass holds (or a token decrypts to); changes nothing.
+    Decrypt {
+        /// Decrypt this token instead of the node's is_pass.
+        #[arg(long)]
+        token: Option<String>,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Write a license request (`<customer>_key.iskey`) naming this swarm (cluster id, node ids).
+    Request {
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        email: String,
+        /// The request file (default: `<customer>_key.iskey` here).
+        #[arg(long, value_name = "FILE")]
+        out: Option<String>,
+        /// The platform version to name (default: the profile's name).
+        #[arg(long)]
+        platform_version: Option<String>,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Vendor side: sign a license for a request.
+    Issue {
+        /// The signing key `license keygen` made.
+        #[arg(long, value_name = "FILE")]
+        signing_key: std::path::PathBuf,
+        #[arg(long, value_name = "FILE")]
+        request: std::path::PathBuf,
+        /// standard, advanced or premium.
+        #[arg(long)]
+        tier: String,
+        /// Valid for this many days from now.
+        #[arg(long)]
+        days: u32,
+        /// A feature to grant (repeatable).
+        #[arg(long)]
+        feature: Vec<String>,
+        /// Where the license goes.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Vendor side: a new signing key (`PREFIX.key`, mode 600) and its public key (`PREFIX.pub`).
+    Keygen {
+        #[arg(long, value_name = "PREFIX")]
+        out: String,
+    },
+    /// Check a license (signer, signature, this cluster, expiry) and store it on every node.
+    Install {
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        keys: LicenseKeyArgs,
+    },
+    /// Customer, tier, expiry and days left; exit 0 green, 1 yellow (10 days or less), 2 red.
+    Status {
+        #[command(flatten)]
+        keys: LicenseKeyArgs,
+    },
+    /// Remove the license from every node (each kept beside it as `.pfctl-prev`).
+    Remove {
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct LicenseKeyArgs {
+    /// A vendor public key file to trust besides the built-in key (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub trust_key: Vec<std::path::PathBuf>,
+    #[arg(long)]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

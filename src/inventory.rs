@@ -16,6 +16,9 @@ pub struct ConnSettings {
     pub identity_files: Option<Vec<PathBuf>>,
     /// Allowed only when the inventory file is readable by its owner alone.
     pub password: Option<String>,
+    /// A password as `pfctl password encrypt --inventory` printed it: decrypted at load, in
+    /// memory only, with the local inventory key.
+    pub password_encrypted: Option<String>,
     pub known_hosts: Option<Vec<PathBuf>>,
     /// `strict` or `accept-new`.
     pub host_key_checking: Option<String>,
@@ -36,6 +39,7 @@ impl ConnSettings {
                 .clone()
                 .or_else(|| base.identity_files.clone()),
             password: self.password.clone().or_else(|| base.password.clone()),
+            password_encrypted: None,
             known_hosts: self
                 .known_hosts
                 .clone()
@@ -76,6 +80,7 @@ pub struct NodeDef {
     pub port: Option<u16>,
     pub identity_files: Option<Vec<PathBuf>>,
     pub password: Option<String>,
+    pub password_encrypted: Option<String>,
     pub known_hosts: Option<Vec<PathBuf>>,
     pub host_key_checking: Option<String>,
     pub proxy_jump: Option<String>,
@@ -90,6 +95,7 @@ impl NodeDef {
             port: self.port,
             identity_files: self.identity_files.clone(),
             password: self.password.clone(),
+            password_encrypted: None,
             known_hosts: self.known_hosts.clone(),
             host_key_checking: self.host_key_checking.clone(),
             proxy_jump: self.proxy_jump.clone(),
@@ -136,7 +142,51 @@ impl Inventory {
         if inv.holds_passwords() {
             ensure_private(path)?;
         }
+        inv.decrypt_passwords(path)?;
         Ok(inv)
+    }
+
+    /// Replaces every `password_encrypted` with the password it holds (memory only).
+    fn decrypt_passwords(&mut self, path: &Path) -> Result<()> {
+        let key = crate::password::inventory_key_path();
+        let open =
+            |what: &str, enc: &mut Option<String>, plain: &mut Option<String>| -> Result<()> {
+                let Some(token) = enc.take() else {
+                    return Ok(());
+                };
+                if plain.is_some() {
+                    bail!(
+                        "inventory {}: {what} has both password and password_encrypted; keep one",
+                        path.display()
+                    );
+                }
+                let secret = crate::password::decrypt_inventory_password(&token, &key)
+                    .with_context(|| {
+                        format!("inventory {}: {what}'s password_encrypted", path.display())
+                    })?;
+                *plain = Some(secret.expose().to_string());
+                Ok(())
+            };
+        open(
+            "[defaults]",
+            &mut self.defaults.password_encrypted,
+            &mut self.defaults.password,
+        )?;
+        for (name, c) in self.clusters.iter_mut() {
+            open(
+                &format!("[clusters.{name}.defaults]"),
+                &mut c.defaults.password_encrypted,
+                &mut c.defaults.password,
+            )?;
+        }
+        for (name, n) in self.nodes.iter_mut() {
+            open(
+                &format!("[nodes.{name}]"),
+                &mut n.password_encrypted,
+                &mut n.password,
+            )?;
+        }
+        Ok(())
     }
 
     fn holds_passwords(&self) -> bool {

@@ -68,6 +68,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         Command::Resume(args) => commands::autocluster::resume(&ctx, args).await,
         Command::Backup(cmd) => commands::backup::run(&ctx, cmd).await,
         Command::Restore(args) => commands::restore::run(&ctx, args).await,
+        Command::License(cmd) => commands::license::run(&ctx, cmd).await,
+        Command::Password(cmd) => commands::password::run(&ctx, cmd).await,
         Command::Firewall(FirewallCommand::Open(args)) => {
             pfctl::firewall::run(&ctx, args.profile.as_ref()).await
         }

@@ -51,6 +51,36 @@ pub struct Profile {
     /// What `pfctl backup create` takes, and how old the newest backup may be.
     #[serde(default)]
     pub backup: Option<crate::backup::config::Config>,
+    /// Where the license lives on the nodes, which vendor keys are trusted, whether it is needed.
+    #[serde(default)]
+    pub license: Option<LicenseCfg>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseCfg {
+    /// Test systems run without a license: `license.valid` skips when none is installed.
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default = "license_path")]
+    pub path: String,
+    /// Vendor public keys (`pfctl-license-key-v1:...`) trusted besides the built-in one.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+}
+
+impl Default for LicenseCfg {
+    fn default() -> Self {
+        LicenseCfg {
+            optional: false,
+            path: license_path(),
+            trusted_keys: vec![],
+        }
+    }
+}
+
+fn license_path() -> String {
+    "/etc/iservices/pfctl-license.json".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -27,6 +27,10 @@ mod healthcheck;
 mod history_cron;
 #[path = "e2e/hostkeys.rs"]
 mod hostkeys;
+#[path = "e2e/license.rs"]
+mod license;
+#[path = "e2e/password.rs"]
+mod password;
 #[path = "e2e/rabbitmq.rs"]
 mod rabbitmq;
 #[path = "e2e/stack_deploy.rs"]

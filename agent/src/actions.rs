@@ -35,6 +35,7 @@ pub fn is_action(name: &str) -> bool {
             | method::NODE_AVAILABILITY
             | method::FILES_WRITE
             | method::FILES_MODE
+            | method::FILES_REMOVE
             | method::AUDIT_LIST
             | method::HTTP_POST
             | method::AUDIT_RECORD
@@ -103,6 +104,14 @@ pub async fn call(agent: &Agent, name: &str, params: Value, peer: &str) -> Resul
             let p: FileWriteParams = parse(name, params)?;
             let meta = p.meta.clone();
             let done = tokio::task::spawn_blocking(move || write_file(&p))
+                .await
+                .map_err(|e| rpc(ErrorCode::Internal, e.to_string()))?;
+            finish(agent, name, &meta, peer, done)
+        }
+        method::FILES_REMOVE => {
+            let p: FileRemoveParams = parse(name, params)?;
+            let meta = p.meta.clone();
+            let done = tokio::task::spawn_blocking(move || remove_file(&p))
                 .await
                 .map_err(|e| rpc(ErrorCode::Internal, e.to_string()))?;
             finish(agent, name, &meta, peer, done)
@@ -496,6 +505,51 @@ fn sha256_of(path: &str) -> std::io::Result<Option<String>> {
         Ok(None) => Err(std::io::Error::other("too large to hash")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Renames the file to `<path>.pfctl-prev`, so a removal can be undone by hand; a missing file is
+/// not an error (nothing to do).
+fn remove_file(p: &FileRemoveParams) -> Done<FileRemove> {
+    let target = p.path.clone();
+    let r = (|| -> Result<FileRemove, String> {
+        let path = Path::new(&p.path);
+        if !path.is_absolute() {
+            return Err("the path must be absolute".into());
+        }
+        let before = sha256_of(&p.path).map_err(|e| format!("reading the current file: {e}"))?;
+        if before.is_none() {
+            return Ok(FileRemove {
+                path: p.path.clone(),
+                sha256_before: None,
+                previous: None,
+            });
+        }
+        let prev = format!("{}.pfctl-prev", p.path);
+        std::fs::rename(path, &prev).map_err(|e| format!("renaming to {prev}: {e}"))?;
+        if let Some(dir) = path.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(FileRemove {
+            path: p.path.clone(),
+            sha256_before: before,
+            previous: Some(prev),
+        })
+    })();
+    let (before, after) = match &r {
+        Ok(w) => (
+            json!({"sha256": w.sha256_before}),
+            json!({"removed": w.sha256_before.is_some(), "previous": w.previous}),
+        ),
+        Err(_) => (Value::Null, Value::Null),
+    };
+    Done {
+        target,
+        result: r,
+        before,
+        after,
     }
 }
 

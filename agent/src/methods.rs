@@ -33,6 +33,7 @@ pub const CAPABILITIES: &[&str] = &[
     method::NODE_AVAILABILITY,
     method::FILES_WRITE,
     method::FILES_MODE,
+    method::FILES_REMOVE,
     method::AUDIT_LIST,
     method::HOST_FIREWALL_OPEN,
     method::HOST_TIMESYNC,

@@ -124,6 +124,21 @@ pub struct FileWrite {
     pub previous: Option<String>,
 }
 
+/// `files.remove`: the file is renamed to `<path>.pfctl-prev` (kept, not deleted).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FileRemoveParams {
+    pub meta: ActionMeta,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FileRemove {
+    pub path: String,
+    /// `None`: there was no file (nothing done).
+    pub sha256_before: Option<String>,
+    pub previous: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct FileModeParams {
     pub meta: ActionMeta,

@@ -47,6 +47,7 @@ pub mod method {
     pub const NODE_AVAILABILITY: &str = "node.availability";
     pub const FILES_WRITE: &str = "files.write";
     pub const FILES_MODE: &str = "files.mode";
+    pub const FILES_REMOVE: &str = "files.remove";
     pub const AUDIT_LIST: &str = "audit.list";
     pub const HOST_FIREWALL_OPEN: &str = "host.firewall_open";
     pub const HOST_TIMESYNC: &str = "host.timesync";

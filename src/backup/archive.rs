@@ -2311,7 +2311,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "age calibrates scrypt to ~1 s per use, several seconds in a debug build"]
     fn default_passphrase_work_factor_round_trips() {
         // The production path (age picks the scrypt work factor), once, on a tiny archive.
         let enc = Encryption::Passphrase(passphrase("pw"));

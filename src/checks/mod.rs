@@ -75,6 +75,7 @@ checks! {
     "container.cmd", "verify cmd in container", Node, APPLICATION, "a container that runs but cannot do its work";
     "dex.discovery", "check dex connectivity", Cluster, APPLICATION, "nobody can log in to the GUI or the API";
     "tls.certificate", "verify tls certificate", Cluster, APPLICATION, "browsers and API clients refuse an expired or misnamed certificate";
+    "license.valid", "verify license", Cluster, APPLICATION, "without a valid license applications cannot be created or scheduled";
     "backup.age", "verify backup age", Cluster, APPLICATION, "without a recent verified backup a lost node or a bad upgrade loses data";
     "rabbitmq.nodes", "check rabbit cluster count", Cluster, APPLICATION, "a missing RabbitMQ node loses its queues' mirrors";
     "rabbitmq.alarms", "check rabbit cluster alarms", Cluster, APPLICATION, "a memory or disk alarm blocks every publisher: no task is queued";

@@ -207,10 +207,14 @@ pub async fn evaluate(
     findings.extend(crate::backup::age::check(ctx, profile, now_unix).await);
 
     checks::cluster::availability(&mut findings, &reachable, profile);
-    Evaluation {
+    let mut ev = Evaluation {
         outcomes,
         open,
         findings,
         nodes,
+    };
+    if let Some(f) = super::license::finding(&ev, profile).await {
+        ev.findings.push(f);
     }
+    ev
 }

@@ -8,4 +8,6 @@ pub mod backup;
 pub mod facts;
 pub mod haproxy;
 pub mod healthcheck;
+pub mod license;
+pub mod password;
 pub mod restore;

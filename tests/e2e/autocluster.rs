@@ -31,7 +31,7 @@ impl Fresh {
                 "-c",
                 "mkdir -p /etc/iservices && \
                  printf 'HOST_ADDRESS: demo.example.com\\ndb_host: couchbase.isnet\\n' > /etc/iservices/isconfig.yml && \
-                 printf 'demo-key-0123456789abcdef\\n' > /etc/iservices/encryption_key && \
+                 printf 'demo-key-0123456789abcdef0123456789abcdefgA=\\n' > /etc/iservices/encryption_key && \
                  chmod 600 /etc/iservices/encryption_key",
             ]);
             std::fs::copy(&cert, iservices(n).join("is_cert.pem")).unwrap();
