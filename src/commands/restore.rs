@@ -425,15 +425,39 @@ async fn scale(conn: &AgentConn, meta: &ActionMeta, service: &str, replicas: u64
         .ok_or_else(|| anyhow!("{service} is a global service: stop it by hand before restoring"))
 }
 
-async fn wait_stopped(conn: &AgentConn, services: &BTreeSet<String>) -> Result<()> {
+/// Asks the swarm every `every` until `pending` names nothing; after `limit`, fails naming what
+/// is still pending.
+async fn poll_swarm(
+    conn: &AgentConn,
+    limit: Duration,
+    every: Duration,
+    pending: impl Fn(&SwarmView) -> Vec<String>,
+) -> Result<()> {
     let start = Instant::now();
     loop {
         let v: SwarmView = conn
             .call(method::SWARM_INSPECT, Value::Null)
             .await
             .map_err(|e| anyhow!("swarm.inspect: {e}"))?;
-        let running: Vec<String> = v
-            .services
+        let left = pending(&v);
+        if left.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!(
+                "after {} s: {}; see `docker service ps --no-trunc` on a manager",
+                limit.as_secs(),
+                left.join(", ")
+            );
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Waits until no task of `services` runs or is about to.
+async fn wait_stopped(conn: &AgentConn, services: &BTreeSet<String>) -> Result<()> {
+    poll_swarm(conn, STOP_TIMEOUT, Duration::from_millis(300), |v| {
+        v.services
             .iter()
             .filter(|s| services.contains(&s.name))
             .filter(|s| {
@@ -444,31 +468,16 @@ async fn wait_stopped(conn: &AgentConn, services: &BTreeSet<String>) -> Result<(
                     )
                 })
             })
-            .map(|s| s.name.clone())
-            .collect();
-        if running.is_empty() {
-            return Ok(());
-        }
-        if start.elapsed() > STOP_TIMEOUT {
-            bail!(
-                "{} still running after {} s",
-                running.join(", "),
-                STOP_TIMEOUT.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+            .map(|s| format!("{} still running", s.name))
+            .collect()
+    })
+    .await
 }
 
 /// Waits until each service runs as many tasks as it had before it was stopped.
 async fn wait_running(conn: &AgentConn, services: &[(String, u64)]) -> Result<()> {
-    let start = Instant::now();
-    loop {
-        let v: SwarmView = conn
-            .call(method::SWARM_INSPECT, Value::Null)
-            .await
-            .map_err(|e| anyhow!("swarm.inspect: {e}"))?;
-        let short: Vec<String> = services
+    poll_swarm(conn, CONVERGE_TIMEOUT, Duration::from_millis(500), |v| {
+        services
             .iter()
             .filter_map(|(name, want)| {
                 let running = v
@@ -484,19 +493,9 @@ async fn wait_running(conn: &AgentConn, services: &[(String, u64)]) -> Result<()
                     .unwrap_or(0);
                 (running < *want).then(|| format!("{name} {running}/{want}"))
             })
-            .collect();
-        if short.is_empty() {
-            return Ok(());
-        }
-        if start.elapsed() > CONVERGE_TIMEOUT {
-            bail!(
-                "after {} s: {}; see `docker service ps --no-trunc` on a manager",
-                CONVERGE_TIMEOUT.as_secs(),
-                short.join(", ")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+            .collect()
+    })
+    .await
 }
 
 /// A part's tar stream on its way into the node's `bundle write`.
