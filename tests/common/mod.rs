@@ -241,6 +241,13 @@ pub fn pfctl(args: &[&str]) -> Run {
 
 /// Runs tests/cluster/demo-stack up|reset.
 pub fn demo_stack(arg: &str) {
+    // Two tests bringing the stack up at once would both create its services: one at a time.
+    let f = File::options()
+        .create(true)
+        .append(true)
+        .open(tc_dir().join("demo-stack.lock"))
+        .unwrap();
+    FileExt::lock_exclusive(&f).unwrap();
     let out = Command::new(repo().join("tests/cluster/demo-stack"))
         .arg(arg)
         .output()

@@ -558,6 +558,8 @@ fn contents(file: &Path) -> Vec<(String, String, String)> {
 #[test]
 fn a_dump_command_runs_in_the_services_container_and_its_output_is_backed_up() {
     let _lock = shared();
+    // The dump runs in pfdemo_db's task: on a fresh machine no test may have made the stack yet.
+    demo_stack("up");
     let dest = tempfile::tempdir().unwrap();
     let lab = Lab::with(&format!(
         r#"

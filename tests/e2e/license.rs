@@ -105,6 +105,8 @@ fn check(lab: &Lab) -> (String, String) {
 fn request_issue_install_status_round_trip_and_every_bad_license() {
     let _lock = exclusive();
     let _clean = Unlicensed;
+    // A license binds to the swarm: on a fresh machine no test may have formed it yet.
+    demo_stack("up");
     let plain = Lab::new();
     let vendor = Vendor::new(&plain);
     let lab = lab_trusting(&vendor.public());

@@ -30,6 +30,8 @@ fn with_stdin(lab: &Lab, args: &[&str], input: &str, env: &[(&str, &str)]) -> Ru
 #[test]
 fn encrypt_then_decrypt_with_the_clusters_key_and_is_pass() {
     let _lock = shared();
+    // The cluster's encryption_key is written by the demo stack's set-up.
+    demo_stack("up");
     let lab = Lab::new();
     let secret = "Tr1cky p@ss:word#";
     let r = with_stdin(&lab, &["password", "encrypt"], &format!("{secret}\n"), &[]);
