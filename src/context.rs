@@ -54,6 +54,10 @@ pub fn now_unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
+pub fn now_unix() -> u64 {
+    (now_unix_ms() / 1000).max(0) as u64
+}
+
 impl Ctx {
     pub fn from_cli(g: &Global) -> Result<Ctx> {
         let inventory = match find_inventory(g.inventory.as_ref()) {

@@ -38,6 +38,22 @@ pub fn disable_colour() {
     NO_COLOUR.store(true, Ordering::Relaxed);
 }
 
+/// `512 B`, `1.9 GiB`: binary units, one decimal above bytes.
+pub fn human_bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// `2026-11-22 07:11:22 UTC`, without a date library: the civil calendar from days since 1970.
 pub fn utc(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);

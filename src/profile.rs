@@ -119,6 +119,16 @@ pub struct Stage {
     pub one_at_a_time: bool,
 }
 
+impl Profile {
+    /// The cluster's encryption key file, as the profile's `[[files]]` name it.
+    pub fn encryption_key_path(&self) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|f| f.path.ends_with("/encryption_key"))
+            .map(|f| f.path.as_str())
+    }
+}
+
 impl Stage {
     pub fn matches(&self, service: &str) -> bool {
         self.services.iter().any(|p| match p.strip_suffix('*') {

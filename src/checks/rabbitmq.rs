@@ -408,21 +408,8 @@ fn node_count(list: &[NodeInfo], cfg: &Config) -> Finding {
 }
 
 fn bytes(n: Option<f64>) -> String {
-    let Some(n) = n else {
-        return "?".to_string();
-    };
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    n.map(crate::output::human_bytes)
+        .unwrap_or_else(|| "?".to_string())
 }
 
 fn alarms(list: &[NodeInfo], _cfg: &Config) -> Finding {

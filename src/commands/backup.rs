@@ -9,7 +9,7 @@
 
 use std::io::{BufReader, BufWriter, IsTerminal, Read};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use pfproto::bundle::ReadRequest;
@@ -271,7 +271,7 @@ async fn reach(ctx: &Ctx, name: &str) -> Result<(Arc<Node>, NodeFacts)> {
 
 /// The hex SHA-256 of the cluster's encryption key file as `node` holds it (never the key).
 pub(crate) async fn key_fingerprint(node: &Node, profile: &Profile) -> Result<Option<String>> {
-    let Some(path) = key_path(profile) else {
+    let Some(path) = profile.encryption_key_path() else {
         return Ok(None);
     };
     let (conn, _) = node
@@ -289,21 +289,6 @@ pub(crate) async fn key_fingerprint(node: &Node, profile: &Profile) -> Result<Op
         .filter(|f| f.exists)
         .and_then(|f| f.sha256)
         .map(|h| format!("sha256:{h}")))
-}
-
-fn key_path(profile: &Profile) -> Option<String> {
-    profile
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("/encryption_key"))
-        .map(|f| f.path.clone())
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
@@ -407,7 +392,7 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
 
     let first = &reached[one.unwrap_or(0)];
     let fingerprint = key_fingerprint(&first.0, &profile).await?;
-    let created = now_unix();
+    let created = crate::context::now_unix();
     let cluster = cluster_name(ctx, &profile);
     let encrypted = encryption.is_some();
     let file = manifest::archive_name(&cluster, a.data_only, created, compression, encrypted);
@@ -473,17 +458,14 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
     if let Err(e) = writer.finish().await {
         let _ = store.remove(&partial).await;
         store.close().await;
-        return Err(e.context(format!(
-            "writing {}: backup not made",
-            store_place_hint(&file)
-        )));
+        return Err(e.context(format!("writing {partial}: backup not made")));
     }
     drop(writer);
     manifest.entries = entries;
     store.rename(&partial, &file).await?;
     let mut record = Record::from_manifest(&manifest, &file, written.bytes, &written.sha256);
     record.verified = Some(Verified {
-        at: manifest::rfc3339(now_unix()),
+        at: manifest::rfc3339(crate::context::now_unix()),
         how: "create".into(),
     });
     store
@@ -534,10 +516,6 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
     }
     store.close().await;
     Ok(code)
-}
-
-fn store_place_hint(file: &str) -> String {
-    format!("{file}.partial")
 }
 
 type Written = (
@@ -648,18 +626,7 @@ fn write_archive(
 }
 
 pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    crate::output::human_bytes(bytes as f64)
 }
 
 // ---------------------------------------------------------------- list, verify, prune
@@ -781,7 +748,7 @@ async fn verify(ctx: &Ctx, a: &BackupVerifyArgs) -> Result<i32> {
         None => Record::from_manifest(&manifest, &name, size, ""),
     };
     record.verified = Some(Verified {
-        at: manifest::rfc3339(now_unix()),
+        at: manifest::rfc3339(crate::context::now_unix()),
         how: if deep { "deep" } else { "verify" }.into(),
     });
     if let Err(e) = store

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::healthcheck::{load_profile, Evaluation};
 use crate::checks::Finding;
 use crate::cli::{LicenseCommand, LicenseKeyArgs};
-use crate::context::{now_unix_ms, Ctx};
+use crate::context::Ctx;
 use crate::fanout::{each_node, NodeError};
 use crate::license::{self, PublicKey, Severity, State, Verdict};
 use crate::output::Format;
@@ -62,10 +62,6 @@ pub async fn run(ctx: &Ctx, cmd: &LicenseCommand) -> Result<i32> {
 
 fn json_out(ctx: &Ctx) -> bool {
     matches!(ctx.format, Format::Json | Format::Ndjson)
-}
-
-fn now_unix() -> u64 {
-    (now_unix_ms() / 1000).max(0) as u64
 }
 
 fn cfg(profile: &Profile) -> LicenseCfg {
@@ -154,7 +150,14 @@ async fn request(
     let profile = load_profile(ctx, profile)?;
     let (cluster, ids) = cluster_identity(ctx).await?;
     let version = platform_version.or(Some(profile.name.clone()));
-    let req = license::make_request(customer, email, &cluster, ids, version, now_unix())?;
+    let req = license::make_request(
+        customer,
+        email,
+        &cluster,
+        ids,
+        version,
+        crate::context::now_unix(),
+    )?;
     let name = match out {
         Some(o) => o.to_string(),
         None => {
@@ -203,7 +206,14 @@ fn issue(
     )
     .with_context(|| format!("{} is not a license request", request.display()))?;
     let tier: license::Tier = tier.parse().map_err(|e| anyhow!("--tier: {e}"))?;
-    let bytes = license::issue(&key, &req, tier, days, features.to_vec(), now_unix())?;
+    let bytes = license::issue(
+        &key,
+        &req,
+        tier,
+        days,
+        features.to_vec(),
+        crate::context::now_unix(),
+    )?;
     write_out(out, &bytes, 0o644)?;
     println!(
         "license {} for {} ({tier:?}, {days} days, cluster {})",
@@ -241,7 +251,12 @@ async fn install(ctx: &Ctx, file: &Path, keys: &LicenseKeyArgs) -> Result<i32> {
     let cfg = cfg(&profile);
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let (cluster, _) = cluster_identity(ctx).await?;
-    let verdict = license::check(&bytes, &trusted(&cfg, keys)?, Some(&cluster), now_unix());
+    let verdict = license::check(
+        &bytes,
+        &trusted(&cfg, keys)?,
+        Some(&cluster),
+        crate::context::now_unix(),
+    );
     if verdict.state.severity() == Severity::Fail {
         eprintln!(
             "pfctl: license install: {} refused: {}; nothing installed",
@@ -399,7 +414,12 @@ async fn status(ctx: &Ctx, keys: &LicenseKeyArgs) -> Result<i32> {
         }
         return Ok(2);
     };
-    let verdict = license::check(bytes, &trusted, cluster.as_deref(), now_unix());
+    let verdict = license::check(
+        bytes,
+        &trusted,
+        cluster.as_deref(),
+        crate::context::now_unix(),
+    );
     let differing: Vec<&str> = have
         .iter()
         .filter(|(_, b)| b != bytes)
@@ -539,7 +559,12 @@ pub async fn finding(ev: &Evaluation, profile: &Profile) -> Option<Finding> {
         Ok(t) => t,
         Err(e) => return Some(f(Status::Unknown, format!("{e:#}"))),
     };
-    let v = license::check(content.as_bytes(), &trusted, cluster.as_deref(), now_unix());
+    let v = license::check(
+        content.as_bytes(),
+        &trusted,
+        cluster.as_deref(),
+        crate::context::now_unix(),
+    );
     let status = match v.state.severity() {
         Severity::Ok => Status::Ok,
         Severity::Warn => Status::Warn,

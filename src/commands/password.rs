@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::healthcheck::load_profile;
 use crate::cli::PasswordCommand;
-use crate::context::{now_unix_ms, Ctx};
+use crate::context::Ctx;
 use crate::fanout;
 use crate::password::{self, Key};
 use crate::profile::Profile;
@@ -39,7 +39,7 @@ pub async fn run(ctx: &Ctx, cmd: &PasswordCommand) -> Result<i32> {
             }
             let profile = load_profile(ctx, profile.as_ref())?;
             let (node, key) = cluster_key(ctx, &profile).await?;
-            let now = (now_unix_ms() / 1000).max(0) as u64;
+            let now = crate::context::now_unix();
             println!(
                 "{}",
                 password::encrypt(&key, plain.expose().as_bytes(), now, None)
@@ -95,11 +95,9 @@ fn read_password(from_stdin: bool) -> Result<Secret> {
 
 fn key_path(profile: &Profile) -> String {
     profile
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("/encryption_key"))
-        .map(|f| f.path.clone())
-        .unwrap_or_else(|| "/etc/iservices/encryption_key".into())
+        .encryption_key_path()
+        .unwrap_or("/etc/iservices/encryption_key")
+        .to_string()
 }
 
 fn is_pass_path(profile: &Profile) -> String {
