@@ -217,6 +217,9 @@ _pfctl() {
             pfctl__subcmd__help__subcmd__password,encrypt)
                 cmd="pfctl__subcmd__help__subcmd__password__subcmd__encrypt"
                 ;;
+            pfctl__subcmd__help__subcmd__password,set)
+                cmd="pfctl__subcmd__help__subcmd__password__subcmd__set"
+                ;;
             pfctl__subcmd__license,help)
                 cmd="pfctl__subcmd__license__subcmd__help"
                 ;;
@@ -268,6 +271,9 @@ _pfctl() {
             pfctl__subcmd__password,help)
                 cmd="pfctl__subcmd__password__subcmd__help"
                 ;;
+            pfctl__subcmd__password,set)
+                cmd="pfctl__subcmd__password__subcmd__set"
+                ;;
             pfctl__subcmd__password__subcmd__help,decrypt)
                 cmd="pfctl__subcmd__password__subcmd__help__subcmd__decrypt"
                 ;;
@@ -276,6 +282,9 @@ _pfctl() {
                 ;;
             pfctl__subcmd__password__subcmd__help,help)
                 cmd="pfctl__subcmd__password__subcmd__help__subcmd__help"
+                ;;
+            pfctl__subcmd__password__subcmd__help,set)
+                cmd="pfctl__subcmd__password__subcmd__help__subcmd__set"
                 ;;
             *)
                 ;;
@@ -2348,7 +2357,7 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__help__subcmd__password)
-            opts="encrypt decrypt"
+            opts="encrypt set decrypt"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2376,6 +2385,20 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__help__subcmd__password__subcmd__encrypt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pfctl__subcmd__help__subcmd__password__subcmd__set)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3226,7 +3249,7 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__password)
-            opts="-i -c -l -k -o -v -q -h --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help encrypt decrypt help"
+            opts="-i -c -l -k -o -v -q -h --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help encrypt set decrypt help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3460,7 +3483,7 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__password__subcmd__help)
-            opts="encrypt decrypt help"
+            opts="encrypt set decrypt help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3508,6 +3531,98 @@ _pfctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pfctl__subcmd__password__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pfctl__subcmd__password__subcmd__set)
+            opts="-i -c -l -k -o -v -q -h --stdin --profile --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-key-checking)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson plain junit" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson plain junit" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

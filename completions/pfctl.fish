@@ -467,28 +467,29 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_sub
 complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "status" -d 'Customer, tier, expiry and days left; exit 0 green, 1 yellow (10 days or less), 2 red'
 complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove the license from every node (each kept beside it as `.pfctl-prev`)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand license; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l parallel -d 'How many nodes to work on at once' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
 json\t''
 ndjson\t''
 plain\t''
 junit\t''"
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s q -l quiet -d 'No progress display'
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -s h -l help -d 'Print help'
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -f -a "encrypt" -d 'Read a password (no echo; or one line on stdin) and print its Fernet token under the cluster\'s encryption_key. `--for-inventory`: a token for the inventory\'s `password_encrypted`, under the local key file (~/.config/pfctl/inventory.key, or $PFCTL_INVENTORY_KEY; made when missing)'
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -f -a "decrypt" -d 'Print the password is_pass holds (or a token decrypts to); changes nothing'
-complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt decrypt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -f -a "encrypt" -d 'Read a password (no echo; or one line on stdin) and print its Fernet token under the cluster\'s encryption_key. `--for-inventory`: a token for the inventory\'s `password_encrypted`, under the local key file (~/.config/pfctl/inventory.key, or $PFCTL_INVENTORY_KEY; made when missing)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -f -a "set" -d 'Change the platform admin password on every manager: is_pass (and its backup copy under /opt/iservices/backup) written atomically and verified by hash, the Docker secret the services mount replaced by a new version, the services moved to it, the old one removed. Reads the password without echo (twice), or one line on stdin'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -f -a "decrypt" -d 'Print the password is_pass holds (or a token decrypts to); changes nothing'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and not __fish_seen_subcommand_from encrypt set decrypt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -l profile -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
@@ -511,6 +512,27 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_su
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from encrypt" -s h -l help -d 'Print help'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l profile -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -s l -l limit -d 'Only these nodes: names, addresses or groups, globs allowed, `!` to exclude; comma separated' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l parallel -d 'How many nodes to work on at once' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l connect-timeout -d 'Seconds to wait for a node\'s SSH connection (TCP, key exchange and authentication)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l timeout -d 'Seconds one node may take in all before it is reported and left behind' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l host-key-checking -d 'Host key policy: strict (unknown or changed keys refused) or accept-new (record unknown keys)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l ssh-config -d 'OpenSSH client config to honour (Host, HostName, User, Port, IdentityFile, ProxyJump, ...)' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l identity -d 'Private key to log in with (repeatable); replaces the inventory\'s and ssh config\'s' -r -F
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format (default: table on a terminal, plain otherwise)' -r -f -a "table\t''
+json\t''
+ndjson\t''
+plain\t''
+junit\t''"
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -l stdin -d 'Read the password from stdin even on a terminal'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -s k -l ask-pass -d 'Ask once for the SSH password (used for every node); PFCTL_PASSWORD does the same for scripts'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -s v -l verbose -d 'More diagnostics on stderr (repeat for more); RUST_LOG works too'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -s q -l quiet -d 'No progress display'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l token -d 'Decrypt this token instead of the node\'s is_pass' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -l profile -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
@@ -533,6 +555,7 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_su
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s q -l quiet -d 'No progress display'
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from decrypt" -s h -l help -d 'Print help'
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from help" -f -a "encrypt" -d 'Read a password (no echo; or one line on stdin) and print its Fernet token under the cluster\'s encryption_key. `--for-inventory`: a token for the inventory\'s `password_encrypted`, under the local key file (~/.config/pfctl/inventory.key, or $PFCTL_INVENTORY_KEY; made when missing)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from help" -f -a "set" -d 'Change the platform admin password on every manager: is_pass (and its backup copy under /opt/iservices/backup) written atomically and verified by hash, the Docker secret the services mount replaced by a new version, the services moved to it, the old one removed. Reads the password without echo (twice), or one line on stdin'
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from help" -f -a "decrypt" -d 'Print the password is_pass holds (or a token decrypts to); changes nothing'
 complete -c pfctl -n "__fish_pfctl_using_subcommand password; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand restore" -l profile -r
@@ -811,6 +834,7 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcom
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from license" -f -a "status" -d 'Customer, tier, expiry and days left; exit 0 green, 1 yellow (10 days or less), 2 red'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from license" -f -a "remove" -d 'Remove the license from every node (each kept beside it as `.pfctl-prev`)'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from password" -f -a "encrypt" -d 'Read a password (no echo; or one line on stdin) and print its Fernet token under the cluster\'s encryption_key. `--for-inventory`: a token for the inventory\'s `password_encrypted`, under the local key file (~/.config/pfctl/inventory.key, or $PFCTL_INVENTORY_KEY; made when missing)'
+complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from password" -f -a "set" -d 'Change the platform admin password on every manager: is_pass (and its backup copy under /opt/iservices/backup) written atomically and verified by hash, the Docker secret the services mount replaced by a new version, the services moved to it, the old one removed. Reads the password without echo (twice), or one line on stdin'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from password" -f -a "decrypt" -d 'Print the password is_pass holds (or a token decrypts to); changes nothing'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Copy pfagent to the nodes over SFTP, install it (keeping the previous binary as .prev and the state directory untouched), start it and check the version it answers with'
 complete -c pfctl -n "__fish_pfctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Version, mode and uptime of the agent on each node'

@@ -238,6 +238,17 @@ pub enum PasswordCommand {
         #[arg(long)]
         profile: Option<String>,
     },
+    /// Change the platform admin password on every manager: is_pass (and its backup copy under
+    /// /opt/iservices/backup) written atomically and verified by hash, the Docker secret the
+    /// services mount replaced by a new version, the services moved to it, the old one removed.
+    /// Reads the password without echo (twice), or one line on stdin.
+    Set {
+        /// Read the password from stdin even on a terminal.
+        #[arg(long)]
+        stdin: bool,
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Print the password is_pass holds (or a token decrypts to); changes nothing.
     Decrypt {
         /// Decrypt this token instead of the node's is_pass.

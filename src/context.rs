@@ -59,6 +59,14 @@ pub fn now_unix() -> u64 {
 }
 
 impl Ctx {
+    /// JSON or NDJSON asked for: machine-readable output instead of text.
+    pub fn json_out(&self) -> bool {
+        matches!(
+            self.format,
+            crate::output::Format::Json | crate::output::Format::Ndjson
+        )
+    }
+
     pub fn from_cli(g: &Global) -> Result<Ctx> {
         let inventory = match find_inventory(g.inventory.as_ref()) {
             Some(path) => Some(Inventory::load(&path)?),

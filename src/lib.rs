@@ -30,3 +30,4 @@ pub mod ssh;
 pub mod stack;
 pub mod tls;
 pub mod transport;
+pub mod upgrade;

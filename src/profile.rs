@@ -54,6 +54,9 @@ pub struct Profile {
     /// Where the license lives on the nodes, which vendor keys are trusted, whether it is needed.
     #[serde(default)]
     pub license: Option<LicenseCfg>,
+    /// `pfctl upgrade`: the order services are upgraded in and Swarm's rolling-update settings.
+    #[serde(default)]
+    pub upgrade: Option<crate::upgrade::plan::UpgradeCfg>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +270,9 @@ pub fn load(name: &str, overrides: Option<&toml::Table>) -> Result<Profile> {
     }
     if let Some(b) = &profile.backup {
         b.validate().with_context(|| format!("profile {name}"))?;
+    }
+    if let Some(u) = &profile.upgrade {
+        u.validate().with_context(|| format!("profile {name}"))?;
     }
     Ok(profile)
 }

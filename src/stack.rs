@@ -1805,14 +1805,64 @@ pub async fn converge(
     conn: &AgentConn,
     stack: &str,
     timeout: Duration,
-    mut progress: impl FnMut(&[ServiceProgress]),
+    progress: impl FnMut(&[ServiceProgress]),
 ) -> Result<Vec<ServiceProgress>> {
+    let in_stack = |s: &ServiceView| s.labels.get(STACK_LABEL).map(String::as_str) == Some(stack);
+    converge_where(conn, in_stack, timeout, progress)
+        .await
+        .map_err(|pending| {
+            let pending = if pending.is_empty() {
+                vec![format!("no service carries the label {STACK_LABEL}={stack}")]
+            } else {
+                pending
+            };
+            anyhow!(
+                "stack {stack} has not converged after {}s: {}. See `docker stack ps {stack} --no-trunc` on a manager",
+                timeout.as_secs(),
+                pending.join("; ")
+            )
+        })
+}
+
+/// [`converge`] for the services named, whatever stack (if any) they belong to.
+pub async fn converge_services(
+    conn: &AgentConn,
+    names: &[String],
+    timeout: Duration,
+    progress: impl FnMut(&[ServiceProgress]),
+) -> Result<Vec<ServiceProgress>> {
+    let named = |s: &ServiceView| names.contains(&s.name);
+    converge_where(conn, named, timeout, progress)
+        .await
+        .map_err(|pending| {
+            let pending = if pending.is_empty() {
+                vec![format!("none of {} exists", names.join(", "))]
+            } else {
+                pending
+            };
+            anyhow!(
+                "not converged after {}s: {}. See `docker service ps --no-trunc` on a manager",
+                timeout.as_secs(),
+                pending.join("; ")
+            )
+        })
+}
+
+/// Polls until the selected services have converged twice in a row. `Err(lines)`: the
+/// services still pending when `timeout` ran out (empty: none selected), or the one line saying
+/// why the swarm could not be asked.
+async fn converge_where(
+    conn: &AgentConn,
+    select: impl Fn(&ServiceView) -> bool,
+    timeout: Duration,
+    mut progress: impl FnMut(&[ServiceProgress]),
+) -> std::result::Result<Vec<ServiceProgress>, Vec<String>> {
     let start = Instant::now();
     let mut last: Vec<ServiceProgress> = Vec::new();
     let mut steady = false;
     loop {
-        let view = swarm(conn).await?;
-        let (now, done) = stack_progress(&view, stack);
+        let view = swarm(conn).await.map_err(|e| vec![format!("{e:#}")])?;
+        let (now, done) = progress_of(&view, &select);
         if now != last {
             progress(&now);
         }
@@ -1821,31 +1871,19 @@ pub async fn converge(
         }
         steady = done;
         if start.elapsed() >= timeout {
-            let pending: Vec<String> = if now.is_empty() {
-                vec![format!(
-                    "no service carries the label {STACK_LABEL}={stack}"
-                )]
-            } else {
-                now.iter().map(ServiceProgress::line).collect()
-            };
-            bail!(
-                "stack {stack} has not converged after {}s: {}. See `docker stack ps {stack} --no-trunc` on a manager",
-                timeout.as_secs(),
-                pending.join("; ")
-            );
+            return Err(now.iter().map(ServiceProgress::line).collect());
         }
         last = now;
         tokio::time::sleep(POLL).await;
     }
 }
 
-/// The stack's services (by name) and whether all have converged.
-fn stack_progress(view: &SwarmView, stack: &str) -> (Vec<ServiceProgress>, bool) {
-    let mut services: Vec<&ServiceView> = view
-        .services
-        .iter()
-        .filter(|s| s.labels.get(STACK_LABEL).map(String::as_str) == Some(stack))
-        .collect();
+/// The selected services (by name) and whether all have converged.
+fn progress_of(
+    view: &SwarmView,
+    select: impl Fn(&ServiceView) -> bool,
+) -> (Vec<ServiceProgress>, bool) {
+    let mut services: Vec<&ServiceView> = view.services.iter().filter(|s| select(s)).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     let mut all = !services.is_empty();
     let out = services
@@ -2231,7 +2269,9 @@ mod tests {
             ..Default::default()
         };
         view.services[2].labels.clear();
-        let (p, done) = stack_progress(&view, "s");
+        let (p, done) = progress_of(&view, |s| {
+            s.labels.get(STACK_LABEL).map(String::as_str) == Some("s")
+        });
         assert!(done, "{p:?}");
         assert_eq!(
             p.iter().map(|p| p.service.as_str()).collect::<Vec<_>>(),
@@ -2239,7 +2279,9 @@ mod tests {
         );
         view.services[0].tasks[1] = task("preparing", "running");
         view.services[0].tasks[1].error = Some("No such image: x".into());
-        let (p, done) = stack_progress(&view, "s");
+        let (p, done) = progress_of(&view, |s| {
+            s.labels.get(STACK_LABEL).map(String::as_str) == Some("s")
+        });
         assert!(!done);
         assert_eq!(p[1].line(), "s_web 1/2 (last task error: No such image: x)");
     }

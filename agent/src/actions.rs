@@ -4,7 +4,7 @@
 //! `audit.log.1` past [`AUDIT_MAX_BYTES`].
 
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -325,41 +325,10 @@ async fn update_service(agent: &Agent, p: &ServiceUpdateParams) -> Done<ServiceU
         Ok(d) => d,
         Err(e) => return failed(target, format!("engine unreachable: {e}")),
     };
-    let svc = match docker.inspect_service(&p.service, None).await {
-        Ok(s) => s,
-        Err(e) => return failed(target, e.to_string()),
-    };
-    let version = svc.version.and_then(|v| v.index).unwrap_or(0);
-    let Some(mut spec) = svc.spec else {
-        return failed(target, "the service has no spec".to_string());
-    };
-    // The update sends the whole spec back: what bollard could not read must be put back first.
-    let id = svc.id.unwrap_or_else(|| p.service.clone());
-    let raw = match agent.engine.raw_get(&format!("/services/{id}")).await {
+    let (mut spec, version, _) = match full_spec(agent, &docker, &p.service).await {
         Ok(v) => v,
-        Err(e) => {
-            return failed(
-                target,
-                format!("reading the full spec: {e}; nothing changed"),
-            )
-        }
+        Err(e) => return failed(target, e),
     };
-    if let Some(hc) = raw.pointer("/Spec/TaskTemplate/ContainerSpec/Healthcheck") {
-        match serde_json::from_value(hc.clone()) {
-            Ok(hc) => {
-                let tt = spec.task_template.get_or_insert_with(Default::default);
-                tt.container_spec
-                    .get_or_insert_with(Default::default)
-                    .health_check = Some(hc);
-            }
-            Err(e) => {
-                return failed(
-                    target,
-                    format!("the service's healthcheck is not understood ({e}); nothing changed"),
-                )
-            }
-        }
-    }
     let env_name = p.env.as_ref().map(|e| e.name.as_str());
     if let Some(name) = env_name.filter(|n| n.is_empty() || n.contains('=')) {
         return failed(
@@ -415,6 +384,39 @@ async fn update_service(agent: &Agent, p: &ServiceUpdateParams) -> Done<ServiceU
         after: json!(after_state),
         result,
     }
+}
+
+/// A service's spec, version and id, whole: the update sends the spec back, so what bollard's
+/// types could not read (the container healthcheck) is put back from the raw document first.
+pub(crate) async fn full_spec(
+    agent: &Agent,
+    docker: &bollard::Docker,
+    service: &str,
+) -> Result<(ServiceSpec, u64, String), String> {
+    let svc = docker
+        .inspect_service(service, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let version = svc.version.and_then(|v| v.index).unwrap_or(0);
+    let Some(mut spec) = svc.spec else {
+        return Err("the service has no spec".to_string());
+    };
+    let id = svc.id.unwrap_or_else(|| service.to_string());
+    let raw = agent
+        .engine
+        .raw_get(&format!("/services/{id}"))
+        .await
+        .map_err(|e| format!("reading the full spec: {e}; nothing changed"))?;
+    if let Some(hc) = raw.pointer("/Spec/TaskTemplate/ContainerSpec/Healthcheck") {
+        let hc = serde_json::from_value(hc.clone()).map_err(|e| {
+            format!("the service's healthcheck is not understood ({e}); nothing changed")
+        })?;
+        let tt = spec.task_template.get_or_insert_with(Default::default);
+        tt.container_spec
+            .get_or_insert_with(Default::default)
+            .health_check = Some(hc);
+    }
+    Ok((spec, version, id))
 }
 
 /// A variable's value in a `NAME=value` list (a bare `NAME` is set to the empty string).
@@ -591,6 +593,13 @@ fn write_file_inner(p: &FileWriteParams) -> Result<FileWrite, String> {
         ));
     }
     let dir = path.parent().ok_or("the path has no directory")?;
+    if p.make_dirs && !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("making {}: {e}", dir.display()))?;
+    }
     let name = path
         .file_name()
         .ok_or("the path has no file name")?
@@ -724,6 +733,7 @@ mod tests {
             gid: nix::unistd::getgid().as_raw(),
             expect_sha256: Some("0000".into()),
             any_previous: false,
+            make_dirs: false,
         };
         let stale = write_file(&p);
         assert!(stale

@@ -20,6 +20,7 @@ mod log;
 mod methods;
 mod net;
 mod resident;
+mod secrets;
 mod service;
 mod stack_ops;
 mod stdio;

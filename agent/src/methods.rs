@@ -42,6 +42,8 @@ pub const CAPABILITIES: &[&str] = &[
     method::SECRET_ENSURE,
     method::CONFIG_ENSURE,
     method::SERVICE_APPLY,
+    method::SECRET_ROTATE,
+    method::SECRET_REMOVE,
     method::SWARM_INIT,
     method::SWARM_JOIN,
     method::SWARM_LEAVE,
@@ -73,6 +75,9 @@ pub async fn call(
     }
     if crate::stack_ops::handles(name) {
         return crate::stack_ops::call(&agent, name, params, peer).await;
+    }
+    if crate::secrets::handles(name) {
+        return crate::secrets::call(&agent, name, params, peer).await;
     }
     if crate::swarm_ops::handles(name) {
         return crate::swarm_ops::call(&agent, name, params, peer).await;

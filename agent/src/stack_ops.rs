@@ -69,7 +69,7 @@ pub async fn call(agent: &Agent, name: &str, params: Value, peer: &str) -> Resul
 }
 
 /// Runs `work` with the engine's client; a transport failure makes the next call negotiate anew.
-async fn with_engine<T, F, Fut>(agent: &Agent, target: &str, work: F) -> Done<T>
+pub(crate) async fn with_engine<T, F, Fut>(agent: &Agent, target: &str, work: F) -> Done<T>
 where
     F: FnOnce(Docker) -> Fut,
     Fut: std::future::Future<Output = Result<Done<T>, CallError>>,
@@ -112,7 +112,7 @@ fn object_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn refused<T>(target: &str, why: String) -> Done<T> {
+pub(crate) fn refused<T>(target: &str, why: String) -> Done<T> {
     Done {
         target: target.to_string(),
         result: Err(why),
@@ -433,7 +433,7 @@ async fn ensure_object(
 }
 
 /// The file's bytes; errors name the path and the reason, never the content.
-fn read_object_file(path: &str, max: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn read_object_file(path: &str, max: u64) -> Result<Vec<u8>, String> {
     if !path.starts_with('/') {
         return Err(format!(
             "file '{path}' must be an absolute path on the node"
@@ -539,8 +539,7 @@ async fn apply_service(docker: Docker, raw: &Value) -> Result<Done<ServiceApplyR
     let id = current.id.clone().unwrap_or_default();
     let version = current.version.as_ref().and_then(|v| v.index).unwrap_or(0);
     let have = serde_json::to_value(current.spec.unwrap_or_default()).unwrap_or(Value::Null);
-    let mut changed = Vec::new();
-    differences(&comparable(&want), &have, "", &mut changed);
+    let mut changed = spec_differences(&comparable(&want), &have);
     name_removals(&mut changed);
     let before = json!({"exists": true, "version": version});
     if changed.is_empty() {
@@ -595,8 +594,7 @@ fn checked_spec(raw: &Value) -> Result<Value, String> {
     let spec: ServiceSpec = serde_json::from_value(raw.clone())
         .map_err(|e| format!("not a ServiceSpec: {}", without_quoted(&e.to_string())))?;
     let back = serde_json::to_value(spec).map_err(|e| e.to_string())?;
-    let mut lost = Vec::new();
-    differences(raw, &back, "", &mut lost);
+    let lost = spec_differences(raw, &back);
     if let Some(path) = lost.first() {
         return Err(format!(
             "the spec's {path} is not part of the Engine API's ServiceSpec"
@@ -700,38 +698,6 @@ fn items(v: &mut Value) -> std::slice::IterMut<'_, Value> {
     }
 }
 
-/// Paths where `want` is not so in `have`. Only what `want` sets is compared: defaults the
-/// Engine fills in are not differences, and neither is an empty value the Engine left out.
-fn differences(want: &Value, have: &Value, path: &str, out: &mut Vec<String>) {
-    let at = |k: &str| {
-        if path.is_empty() {
-            k.to_string()
-        } else {
-            format!("{path}.{k}")
-        }
-    };
-    match (want, have) {
-        (w, Value::Null) if is_empty(w) => {}
-        (Value::Object(w), Value::Object(h)) => {
-            for (k, wv) in w {
-                differences(wv, h.get(k).unwrap_or(&Value::Null), &at(k), out);
-            }
-        }
-        (Value::Array(w), Value::Array(h)) if w.len() == h.len() => {
-            let mut inner = Vec::new();
-            for (wv, hv) in w.iter().zip(h) {
-                differences(wv, hv, path, &mut inner);
-            }
-            if !inner.is_empty() {
-                out.push(path.to_string());
-            }
-        }
-        (Value::Number(w), Value::Number(h)) if w.as_f64() == h.as_f64() => {}
-        (w, h) if w == h => {}
-        _ => out.push(path.to_string()),
-    }
-}
-
 /// What of `want` can be compared with a spec read back through bollard. The Engine answers
 /// with `ContainerSpec.Healthcheck`, which bollard's type (`HealthCheck`) does not read, so a
 /// healthcheck never reads back; a changed one still changes the spec's digest label.
@@ -753,67 +719,9 @@ fn name_removals(changed: &mut Vec<String>) {
     }
 }
 
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.values().all(is_empty),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn diffs(want: Value, have: Value) -> Vec<String> {
-        let mut out = Vec::new();
-        differences(&want, &have, "", &mut out);
-        out
-    }
-
-    #[test]
-    fn only_what_is_asked_is_compared() {
-        let want = json!({"Name": "s_web", "Mode": {"Replicated": {"Replicas": 2}},
-            "TaskTemplate": {"ContainerSpec": {"Image": "i", "Env": ["A=1"]}}});
-        let have = json!({"Name": "s_web", "Mode": {"Replicated": {"Replicas": 2}},
-            "TaskTemplate": {"ContainerSpec": {"Image": "i", "Env": ["A=1"], "Isolation": "default"},
-                "ForceUpdate": 0, "Runtime": "container"}});
-        assert!(diffs(want, have).is_empty());
-    }
-
-    #[test]
-    fn differences_are_paths_without_values() {
-        let want = json!({"Mode": {"Replicated": {"Replicas": 3}},
-            "TaskTemplate": {"ContainerSpec": {"Env": ["PASSWORD=new"]}}});
-        let have = json!({"Mode": {"Replicated": {"Replicas": 2}},
-            "TaskTemplate": {"ContainerSpec": {"Env": ["PASSWORD=old"]}}});
-        let d = diffs(want, have);
-        assert_eq!(
-            d,
-            vec!["Mode.Replicated.Replicas", "TaskTemplate.ContainerSpec.Env"]
-        );
-        assert!(!d.concat().contains("new") && !d.concat().contains("old"));
-    }
-
-    #[test]
-    fn empty_values_the_engine_omits_are_not_differences() {
-        let want =
-            json!({"UpdateConfig": {"Delay": 0, "Parallelism": 1}, "Labels": {}, "X": false});
-        assert!(diffs(want.clone(), json!({"UpdateConfig": {"Parallelism": 1}})).is_empty());
-        assert_eq!(
-            diffs(want, json!({"UpdateConfig": {"Parallelism": 1}, "X": true})),
-            vec!["X"]
-        );
-    }
-
-    #[test]
-    fn a_missing_list_entry_is_a_difference() {
-        let want = json!({"Env": ["A=1", "B=2"]});
-        assert_eq!(diffs(want, json!({"Env": ["A=1"]})), vec!["Env"]);
-    }
 
     #[test]
     fn unknown_spec_fields_are_refused_by_name() {

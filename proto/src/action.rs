@@ -113,6 +113,9 @@ pub struct FileWriteParams {
     /// Skip the check above (the file is replaced whatever it holds).
     #[serde(default)]
     pub any_previous: bool,
+    /// Make the file's missing directories (root's, mode 0700) instead of refusing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub make_dirs: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -312,4 +315,53 @@ pub struct TimeSync {
     /// The service's or NTP setting's state before and after, as the tool reports it.
     pub before: String,
     pub after: String,
+}
+
+// ---- secret.rotate / secret.remove ----
+
+/// A new version of the secret that services mount as `target` (e.g. `is_pass`), made from a
+/// file on the node, and every service mounting it moved to the new version (same file name,
+/// owner and mode inside the containers). The old versions are left for `secret.remove` once the
+/// services run on the new one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SecretRotateParams {
+    pub meta: ActionMeta,
+    /// The file name the services mount the secret as (`/run/secrets/<target>`).
+    pub target: String,
+    /// Absolute path on the node of the new content.
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SecretMove {
+    pub service: String,
+    pub from: String,
+    pub to: String,
+    /// `None`: moved; else why not (the service keeps the old version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SecretRotate {
+    pub target: String,
+    /// The version made (`None`: no service mounts `target`, nothing made).
+    pub new_secret: Option<String>,
+    /// The versions the services mounted before.
+    pub old_secrets: Vec<String>,
+    pub services: Vec<SecretMove>,
+}
+
+/// Removes a secret no service uses any more; refused (naming them) while services use it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SecretRemoveParams {
+    pub meta: ActionMeta,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SecretRemove {
+    pub name: String,
+    /// `false`: there was no such secret.
+    pub removed: bool,
 }

@@ -62,6 +62,8 @@ pub mod method {
     pub const SECRET_ENSURE: &str = "secret.ensure";
     pub const CONFIG_ENSURE: &str = "config.ensure";
     pub const SERVICE_APPLY: &str = "service.apply";
+    pub const SECRET_ROTATE: &str = "secret.rotate";
+    pub const SECRET_REMOVE: &str = "secret.remove";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

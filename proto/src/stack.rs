@@ -111,6 +111,58 @@ pub struct ServiceApplyResult {
     pub warnings: Vec<String>,
 }
 
+/// Paths (dotted, e.g. `TaskTemplate.ContainerSpec.Env`) where `want` is not so in `have`, never
+/// values: an environment may hold passwords. Only what `want` sets is compared: defaults the
+/// Engine fills in are not differences, and neither is an empty value the Engine left out. A list
+/// is one path: entries have no names to point at.
+pub fn spec_differences(want: &Value, have: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    differences(want, have, "", &mut out);
+    out
+}
+
+fn differences(want: &Value, have: &Value, path: &str, out: &mut Vec<String>) {
+    let at = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (want, have) {
+        (w, Value::Null) if is_empty(w) => {}
+        (Value::Object(w), Value::Object(h)) => {
+            for (k, wv) in w {
+                differences(wv, h.get(k).unwrap_or(&Value::Null), &at(k), out);
+            }
+        }
+        (Value::Array(w), Value::Array(h)) if w.len() == h.len() => {
+            let mut inner = Vec::new();
+            for (wv, hv) in w.iter().zip(h) {
+                differences(wv, hv, path, &mut inner);
+            }
+            if !inner.is_empty() {
+                out.push(path.to_string());
+            }
+        }
+        (Value::Number(w), Value::Number(h)) if w.as_f64() == h.as_f64() => {}
+        (w, h) if w == h => {}
+        _ => out.push(path.to_string()),
+    }
+}
+
+/// What the Engine leaves out of a spec it reads back: null, false, zero, "", [] and {}.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_empty),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +177,59 @@ mod tests {
             serde_json::to_value(Applied::Unchanged).unwrap(),
             "unchanged"
         );
+    }
+
+    use serde_json::json;
+
+    fn diffs(want: Value, have: Value) -> Vec<String> {
+        spec_differences(&want, &have)
+    }
+
+    #[test]
+    fn only_what_is_asked_is_compared() {
+        let want = json!({"Name": "s_web", "Mode": {"Replicated": {"Replicas": 2}},
+            "TaskTemplate": {"ContainerSpec": {"Image": "i", "Env": ["A=1"]}}});
+        let have = json!({"Name": "s_web", "Mode": {"Replicated": {"Replicas": 2}},
+            "TaskTemplate": {"ContainerSpec": {"Image": "i", "Env": ["A=1"], "Isolation": "default"},
+                "ForceUpdate": 0, "Runtime": "container"}});
+        assert!(diffs(want, have).is_empty());
+    }
+
+    #[test]
+    fn differences_are_paths_without_values() {
+        let want = json!({"Mode": {"Replicated": {"Replicas": 3}},
+            "TaskTemplate": {"ContainerSpec": {"Env": ["PASSWORD=new"]}}});
+        let have = json!({"Mode": {"Replicated": {"Replicas": 2}},
+            "TaskTemplate": {"ContainerSpec": {"Env": ["PASSWORD=old"]}}});
+        let d = diffs(want, have);
+        assert_eq!(
+            d,
+            vec!["Mode.Replicated.Replicas", "TaskTemplate.ContainerSpec.Env"]
+        );
+        assert!(!d.concat().contains("new") && !d.concat().contains("old"));
+    }
+
+    #[test]
+    fn empty_values_the_engine_omits_are_not_differences() {
+        let want =
+            json!({"UpdateConfig": {"Delay": 0, "Parallelism": 1}, "Labels": {}, "X": false});
+        assert!(diffs(want.clone(), json!({"UpdateConfig": {"Parallelism": 1}})).is_empty());
+        assert_eq!(
+            diffs(want, json!({"UpdateConfig": {"Parallelism": 1}, "X": true})),
+            vec!["X"]
+        );
+    }
+
+    #[test]
+    fn a_missing_list_entry_is_a_difference() {
+        let want = json!({"Env": ["A=1", "B=2"]});
+        assert_eq!(diffs(want, json!({"Env": ["A=1"]})), vec!["Env"]);
+    }
+
+    #[test]
+    fn numbers_compare_by_value_and_types_must_match() {
+        assert!(diffs(json!({"N": 1.0}), json!({"N": 1})).is_empty());
+        assert_eq!(diffs(json!({"N": "1"}), json!({"N": 1})), vec!["N"]);
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub async fn run(ctx: &Ctx, args: &AutoclusterArgs) -> Result<i32> {
     managers_of(ctx.targets.len(), args.workers)?;
     let run_id = crate::history::new_run_id();
     let mut op = Autocluster::open(ctx, profile, cfg, args.workers, &run_id).await;
-    let json_out = matches!(ctx.format, Format::Json | Format::Ndjson);
+    let json_out = ctx.json_out();
 
     // Read-only: what the nodes are now, and what the run would change on each.
     let pre = op.preflight().await;
@@ -151,7 +151,7 @@ pub async fn resume(ctx: &Ctx, args: &ResumeArgs) -> Result<i32> {
     let workers = journal.doc.args["workers"].as_u64().unwrap_or(0) as usize;
     let mut op = Autocluster::open(ctx, profile, cfg, workers, &args.run_id).await;
     op.confirmed = "confirmed when the run started".into();
-    let json_out = matches!(ctx.format, Format::Json | Format::Ndjson);
+    let json_out = ctx.json_out();
     let code = finish(&mut op, &mut journal, args.until.as_deref(), json_out).await;
     op.close().await;
     code
@@ -996,6 +996,7 @@ impl<'a> Autocluster<'a> {
                         gid: 0,
                         expect_sha256: None,
                         any_previous: true,
+                        make_dirs: false,
                     },
                 )
                 .await?;

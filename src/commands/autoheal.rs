@@ -566,6 +566,7 @@ async fn apply(ctx: &Ctx, ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Res
                 gid: *gid,
                 expect_sha256: expect_sha256.clone(),
                 any_previous: false,
+                make_dirs: false,
             };
             let r: FileWrite = call(c, method::FILES_WRITE, p).await?;
             Ok(json!(r))
@@ -609,6 +610,7 @@ async fn apply(ctx: &Ctx, ev: &Evaluation, a: &Action, meta: &ActionMeta) -> Res
                     gid: s.gid,
                     expect_sha256: Some(expect_sha256.clone()),
                     any_previous: false,
+                    make_dirs: false,
                 };
                 let r: FileWrite = call(c, method::FILES_WRITE, p)
                     .await

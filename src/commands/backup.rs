@@ -47,10 +47,6 @@ pub async fn run(ctx: &Ctx, cmd: &BackupCommand) -> Result<i32> {
     }
 }
 
-fn json_out(ctx: &Ctx) -> bool {
-    matches!(ctx.format, Format::Json | Format::Ndjson)
-}
-
 pub(crate) fn backup_cfg(profile: &Profile) -> Result<&Config> {
     profile.backup.as_ref().ok_or_else(|| {
         anyhow!(
@@ -418,7 +414,7 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
         sources: parts.iter().flat_map(|p| p.records.clone()).collect(),
         entries: vec![],
     };
-    if !json_out(ctx) && !ctx.quiet {
+    if !ctx.json_out() && !ctx.quiet {
         for p in &parts {
             let names: Vec<&str> = p.request.sources.iter().map(|s| s.name.as_str()).collect();
             eprintln!("backup: {} from {}", names.join(", "), p.node.target.name);
@@ -429,7 +425,7 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
     let partial = format!("{file}.partial");
     let writer = store.create(&partial).await?;
     let handle = tokio::runtime::Handle::current();
-    let progress = !json_out(ctx) && !ctx.quiet && std::io::stderr().is_terminal();
+    let progress = !ctx.json_out() && !ctx.quiet && std::io::stderr().is_terminal();
     let job_manifest = manifest.clone();
     let stall = std::time::Duration::from_secs(a.stall_timeout.max(1));
     let job = tokio::task::spawn_blocking(move || {
@@ -489,7 +485,7 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
         "seconds": (secs * 1000.0).round() / 1000.0,
         "warnings": warnings,
     });
-    if json_out(ctx) {
+    if ctx.json_out() {
         println!("{summary}");
     } else {
         for w in &warnings {
@@ -637,7 +633,7 @@ async fn list(ctx: &Ctx, a: &BackupListArgs) -> Result<i32> {
     let rows = catalogue_rows(&store).await?;
     let place = store.describe();
     store.close().await;
-    if json_out(ctx) {
+    if ctx.json_out() {
         let v: Vec<Value> = rows
             .iter()
             .map(|r| {
@@ -722,7 +718,7 @@ async fn verify(ctx: &Ctx, a: &BackupVerifyArgs) -> Result<i32> {
     let (manifest, report) = match result {
         Ok(v) => v,
         Err(e) => {
-            if json_out(ctx) {
+            if ctx.json_out() {
                 println!(
                     "{}",
                     json!({"file": store.place(&name), "ok": false, "error": format!("{e:#}")})
@@ -766,7 +762,7 @@ async fn verify(ctx: &Ctx, a: &BackupVerifyArgs) -> Result<i32> {
         "encryption_key_fingerprint": manifest.encryption_key_fingerprint,
         "seconds": started.elapsed().as_secs_f64(),
     });
-    if json_out(ctx) {
+    if ctx.json_out() {
         println!("{out}");
     } else {
         println!(
@@ -831,7 +827,7 @@ async fn apply_prune(
             }
         }
     }
-    if json_out(ctx) {
+    if ctx.json_out() {
         println!(
             "{}",
             json!({"keep": plan.keep.iter().map(|(f, why)| json!({"file": f, "why": why})).collect::<Vec<_>>(),

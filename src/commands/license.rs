@@ -22,7 +22,6 @@ use crate::cli::{LicenseCommand, LicenseKeyArgs};
 use crate::context::Ctx;
 use crate::fanout::{each_node, NodeError};
 use crate::license::{self, PublicKey, Severity, State, Verdict};
-use crate::output::Format;
 use crate::profile::{LicenseCfg, Profile};
 use crate::report::Status;
 
@@ -58,10 +57,6 @@ pub async fn run(ctx: &Ctx, cmd: &LicenseCommand) -> Result<i32> {
         LicenseCommand::Status { keys } => status(ctx, keys).await,
         LicenseCommand::Remove { yes, profile } => remove(ctx, *yes, profile.as_ref()).await,
     }
-}
-
-fn json_out(ctx: &Ctx) -> bool {
-    matches!(ctx.format, Format::Json | Format::Ndjson)
 }
 
 fn cfg(profile: &Profile) -> LicenseCfg {
@@ -175,7 +170,7 @@ async fn request(
         }
     };
     write_out(Path::new(&name), &serde_json::to_vec_pretty(&req)?, 0o644)?;
-    if json_out(ctx) {
+    if ctx.json_out() {
         println!(
             "{}",
             json!({"request": name, "cluster_id": cluster, "nodes": req.node_ids.len()})
@@ -298,7 +293,7 @@ async fn install(ctx: &Ctx, file: &Path, keys: &LicenseKeyArgs) -> Result<i32> {
         })
         .collect();
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
-    if json_out(ctx) {
+    if ctx.json_out() {
         println!(
             "{}",
             json!({"installed": failed == 0, "path": cfg.path, "nodes": per_node, "license": verdict_json(&verdict)})
@@ -400,7 +395,7 @@ async fn status(ctx: &Ctx, keys: &LicenseKeyArgs) -> Result<i32> {
     let (have, missing) = read_all(ctx, &cfg.path).await;
     let cluster = cluster_identity(ctx).await.ok().map(|(c, _)| c);
     let Some((node, bytes)) = have.first() else {
-        if json_out(ctx) {
+        if ctx.json_out() {
             println!(
                 "{}",
                 json!({"state": "missing", "reason": "no node holds a license", "nodes": missing})
@@ -425,7 +420,7 @@ async fn status(ctx: &Ctx, keys: &LicenseKeyArgs) -> Result<i32> {
         .filter(|(_, b)| b != bytes)
         .map(|(n, _)| n.as_str())
         .collect();
-    if json_out(ctx) {
+    if ctx.json_out() {
         let mut v = verdict_json(&verdict);
         v["read_from"] = json!(node);
         v["nodes_without"] = json!(missing);
@@ -503,7 +498,7 @@ async fn remove(ctx: &Ctx, yes: bool, profile: Option<&String>) -> Result<i32> {
         };
         nodes.insert(o.target.name.clone(), r);
     }
-    if json_out(ctx) {
+    if ctx.json_out() {
         println!("{}", json!({"nodes": nodes}));
     } else {
         for (n, r) in &nodes {

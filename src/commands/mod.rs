@@ -10,4 +10,5 @@ pub mod haproxy;
 pub mod healthcheck;
 pub mod license;
 pub mod password;
+pub mod password_set;
 pub mod restore;

@@ -47,6 +47,9 @@ pub async fn run(ctx: &Ctx, cmd: &PasswordCommand) -> Result<i32> {
             eprintln!("pfctl: encrypted with {node}'s encryption_key");
             Ok(0)
         }
+        PasswordCommand::Set { stdin, profile } => {
+            super::password_set::set(ctx, *stdin, profile.as_ref()).await
+        }
         PasswordCommand::Decrypt { token, profile } => {
             let profile = load_profile(ctx, profile.as_ref())?;
             let (node, key) = cluster_key(ctx, &profile).await?;
@@ -72,7 +75,7 @@ pub async fn run(ctx: &Ctx, cmd: &PasswordCommand) -> Result<i32> {
 }
 
 /// From stdin (one line) when asked or when there is no terminal; else asked twice, no echo.
-fn read_password(from_stdin: bool) -> Result<Secret> {
+pub(super) fn read_password(from_stdin: bool) -> Result<Secret> {
     if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = Zeroizing::new(String::new());
         std::io::stdin()
@@ -93,14 +96,14 @@ fn read_password(from_stdin: bool) -> Result<Secret> {
     Ok(Secret::new(p))
 }
 
-fn key_path(profile: &Profile) -> String {
+pub(super) fn key_path(profile: &Profile) -> String {
     profile
         .encryption_key_path()
         .unwrap_or("/etc/iservices/encryption_key")
         .to_string()
 }
 
-fn is_pass_path(profile: &Profile) -> String {
+pub(super) fn is_pass_path(profile: &Profile) -> String {
     let key = key_path(profile);
     match key.rsplit_once('/') {
         Some((dir, _)) => format!("{dir}/is_pass"),
@@ -137,7 +140,7 @@ async fn read_private(ctx: &Ctx, node: &str, path: &str) -> Result<String> {
 }
 
 /// The cluster's key, from the first selected node that has it.
-async fn cluster_key(ctx: &Ctx, profile: &Profile) -> Result<(String, Key)> {
+pub(super) async fn cluster_key(ctx: &Ctx, profile: &Profile) -> Result<(String, Key)> {
     let path = key_path(profile);
     let mut why = Vec::new();
     for t in &ctx.targets {
