@@ -111,6 +111,13 @@ pub enum Command {
     /// (Fernet, as the platform reads it), or print what is_pass (or a token) decrypts to.
     #[command(subcommand)]
     Password(PasswordCommand),
+    /// Upgrade the stack: `plan` shows per service what changes, in which order, what rolls
+    /// without downtime and what stops, and the quorum analysis; `apply` gates (healthcheck, a
+    /// verified backup, the images on every node), then rolls group by group with a health gate
+    /// after each, journaled (`pfctl resume RUN_ID`); `rollback RUN_ID` puts the previous specs
+    /// back.
+    #[command(subcommand)]
+    Upgrade(UpgradeCommand),
     /// Put a backup back: shows the plan, asks, stops the services using what it writes, writes
     /// atomically (replaced files kept as `.pfctl-prev`), restarts them and runs healthcheck.
     Restore(RestoreArgs),
@@ -259,6 +266,72 @@ pub enum PasswordCommand {
     },
 }
 
+/// Where an upgrade's new specs come from: exactly one of the three.
+#[derive(Debug, Clone, clap::Args, Default)]
+#[group(required = true, multiple = false, id = "upgrade_input")]
+pub struct UpgradeInput {
+    /// The new compose file (the stack's services as they should be).
+    #[arg(long, value_name = "FILE", group = "upgrade_input")]
+    pub compose: Option<std::path::PathBuf>,
+    /// Offline: a `docker save` archive of the new images (gzip or zstd too); services running
+    /// another tag of an image in it move to its tag.
+    #[arg(long, value_name = "BUNDLE", group = "upgrade_input")]
+    pub images: Option<std::path::PathBuf>,
+    /// Online: fetch the images bundle from this URL (checked against --sha256).
+    #[arg(long, value_name = "URL", group = "upgrade_input", requires = "sha256")]
+    pub url: Option<String>,
+    /// The bundle's SHA-256 (required with --url; checked with --images when given).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpgradeApplyArgs {
+    #[command(flatten)]
+    pub input: UpgradeInput,
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Do not ask (needed without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Go on when the healthcheck only warns.
+    #[arg(long)]
+    pub allow_warn: bool,
+    /// Make no backup first (rollback --restore-data then has nothing to restore).
+    #[arg(long, conflicts_with = "backup_to")]
+    pub skip_backup: bool,
+    /// Where the run's backup goes (default: the profile's `[backup] destination`).
+    #[arg(long, value_name = "DEST")]
+    pub backup_to: Option<String>,
+    /// Stop after this phase (resumable with `pfctl resume RUN_ID`).
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpgradeCommand {
+    /// Show what an upgrade would change, in which order, and what stops; change nothing.
+    Plan {
+        #[command(flatten)]
+        input: UpgradeInput,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Upgrade: gates, backup, images on every node, then group by group.
+    Apply(UpgradeApplyArgs),
+    /// Put back the specs an upgrade run replaced, last group first.
+    Rollback {
+        /// The upgrade's run id.
+        run_id: String,
+        /// Restore the backup the upgrade made, too (stops the services that use the data).
+        #[arg(long)]
+        restore_data: bool,
+        /// Do not ask (needed without a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum LicenseCommand {
     /// Write a license request (`<customer>_key.iskey`) naming this swarm (cluster id, node ids).
@@ -345,7 +418,7 @@ pub enum BackupCommand {
 }
 
 /// Where backups are (default: the profile's `[backup] destination`).
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, Default)]
 pub struct DestinationArg {
     /// A directory on this machine, or sftp://user@host[:port]/dir.
     #[arg(long, value_name = "DEST")]
@@ -363,7 +436,7 @@ pub struct DecryptArgs {
     pub age_identity: Vec<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, Default)]
 pub struct BackupCreateArgs {
     /// Platform profile: powerflow, demo or a TOML file (default: the inventory's, else powerflow).
     #[arg(long)]
@@ -441,7 +514,7 @@ pub struct BackupPruneArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, Default)]
 pub struct RestoreArgs {
     /// The archive: a path, or sftp://user@host/dir/file.
     pub file: String,

@@ -75,6 +75,61 @@ pub async fn copy_image(from: &Node, to: &Node, reference: &str) -> Result<CopyR
     })
 }
 
+/// Loads an image archive from this machine (an offline upgrade bundle) into `to`'s engine, then
+/// checks that every `(tag, image id)` expected is there with that id. The node hashes what it
+/// read; it must be what was sent.
+pub async fn load_file(
+    to: &Node,
+    path: &std::path::Path,
+    expect: &[(String, String)],
+) -> Result<ImageLoadReport> {
+    let dst = to.target.name.clone();
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    let BulkCommand {
+        stdout: load_out,
+        stdin: load_in,
+        finished,
+        ..
+    } = BulkCommand::start(to, "image load").await?;
+    let (mut load_in, mut load_out) = (load_in, load_out);
+    let (pumped, answer) = tokio::join!(pump(file, &mut load_in), read_bounded(&mut load_out));
+    let loaded = wait(finished).await;
+    let (bytes, sha256) = match pumped {
+        Ok(v) => v,
+        Err(PumpError::Read(e)) => bail!("reading {}: {e}", path.display()),
+        Err(PumpError::Write(e)) => bail!(
+            "{dst}: sending {} failed ({e}); {}",
+            path.display(),
+            loaded.failure("pfagent image load")
+        ),
+    };
+    if loaded.status != Some(0) {
+        bail!("{dst}: {}", loaded.failure("pfagent image load"));
+    }
+    let answer = answer.map_err(|e| anyhow!("{dst}: reading pfagent image load's answer: {e}"))?;
+    let report: ImageLoadReport = serde_json::from_slice(answer.trim_ascii())
+        .map_err(|e| anyhow!("{dst}: pfagent image load answered something unreadable ({e})"))?;
+    if report.bytes != bytes || report.sha256 != sha256 {
+        bail!(
+            "{dst} read {} bytes (sha256 {}) of the {bytes} sent (sha256 {sha256}): damaged on the way; run again",
+            report.bytes,
+            report.sha256
+        );
+    }
+    for (tag, id) in expect {
+        let p = presence(to, tag).await?;
+        if !p.present || &p.id != id {
+            bail!(
+                "{dst}: after loading, {tag} is {} instead of {id}",
+                if p.present { p.id.as_str() } else { "missing" }
+            );
+        }
+    }
+    Ok(report)
+}
+
 /// A reference goes into a command line and an Engine URL: no spaces, controls, or leading `-`.
 fn check_reference(r: &str) -> Result<()> {
     pfproto::swarm::check_image_reference(r).map_err(|e| anyhow::anyhow!(e))
@@ -224,11 +279,7 @@ async fn pump(
         total += n as u64;
     }
     to.shutdown().await.map_err(PumpError::Write)?;
-    Ok((total, hex(&hasher.finalize())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok((total, crate::backup::manifest::hex(&hasher.finalize())))
 }
 
 #[cfg(test)]
@@ -265,6 +316,6 @@ mod tests {
         let got = drain.await.unwrap();
         assert_eq!(n, data.len() as u64);
         assert_eq!(got, data);
-        assert_eq!(sha, hex(&Sha256::digest(&data)));
+        assert_eq!(sha, crate::backup::manifest::hex(&Sha256::digest(&data)));
     }
 }

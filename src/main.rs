@@ -67,6 +67,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
         Command::Autocluster(args) => commands::autocluster::run(&ctx, args).await,
         Command::Resume(args) => commands::autocluster::resume(&ctx, args).await,
         Command::Backup(cmd) => commands::backup::run(&ctx, cmd).await,
+        Command::Upgrade(cmd) => commands::upgrade::run(&ctx, cmd).await,
         Command::Restore(args) => commands::restore::run(&ctx, args).await,
         Command::License(cmd) => commands::license::run(&ctx, cmd).await,
         Command::Password(cmd) => commands::password::run(&ctx, cmd).await,

@@ -37,3 +37,5 @@ mod rabbitmq;
 mod stack_deploy;
 #[path = "e2e/swarm_ops.rs"]
 mod swarm_ops;
+#[path = "e2e/upgrade.rs"]
+mod upgrade;

@@ -43,6 +43,7 @@ pub const CAPABILITIES: &[&str] = &[
     method::CONFIG_ENSURE,
     method::SERVICE_APPLY,
     method::SECRET_ROTATE,
+    method::SERVICES_INSPECT,
     method::SECRET_REMOVE,
     method::SWARM_INIT,
     method::SWARM_JOIN,

@@ -34,6 +34,7 @@ pub fn handles(name: &str) -> bool {
             | method::SECRET_ENSURE
             | method::CONFIG_ENSURE
             | method::SERVICE_APPLY
+            | method::SERVICES_INSPECT
     )
 }
 
@@ -60,6 +61,21 @@ pub async fn call(agent: &Agent, name: &str, params: Value, peer: &str) -> Resul
             let target = p.spec["Name"].as_str().unwrap_or("").to_string();
             let done = with_engine(agent, &target, |d| apply_service(d, &p.spec)).await;
             finish(agent, name, &p.meta, peer, done)
+        }
+        method::SERVICES_INSPECT => {
+            let p: ServicesInspectParams = parse(name, params)?;
+            let docker = agent
+                .engine
+                .client()
+                .await
+                .map_err(|e| rpc(ErrorCode::Internal, format!("engine unreachable: {e}")))?;
+            match inspect_services(&docker, &p).await {
+                Ok(v) => crate::methods::to_value(v),
+                Err(e) => {
+                    agent.engine.forget_if_broken(&e).await;
+                    Err(rpc(ErrorCode::Internal, format!("services.inspect: {e}")))
+                }
+            }
         }
         other => Err(rpc(
             ErrorCode::MethodNotFound,
@@ -91,6 +107,48 @@ where
             failed(e.to_string())
         }
     }
+}
+
+/// Specs serialized by the same types `service.apply` reads them with, so a spec read here and
+/// applied again round-trips.
+async fn inspect_services(
+    docker: &Docker,
+    p: &ServicesInspectParams,
+) -> Result<ServicesInspect, CallError> {
+    let all = timed("list services", docker.list_services(None)).await?;
+    let mut services = Vec::new();
+    for s in all {
+        let Some(spec) = s.spec else { continue };
+        let name = spec.name.clone().unwrap_or_default();
+        if !p.names.is_empty() && !p.names.contains(&name) {
+            continue;
+        }
+        if let Some(stack) = &p.stack {
+            let label = spec.labels.as_ref().and_then(|l| l.get(STACK_LABEL));
+            if label != Some(stack) {
+                continue;
+            }
+        }
+        let status = s.update_status;
+        services.push(ServiceInspect {
+            id: s.id.unwrap_or_default(),
+            name,
+            version: s.version.and_then(|v| v.index).unwrap_or(0),
+            spec: serde_json::to_value(&spec).unwrap_or(Value::Null),
+            update_state: status
+                .as_ref()
+                .and_then(|u| u.state)
+                .map(|st| st.to_string()),
+            update_message: status.as_ref().and_then(|u| u.message.clone()),
+            update_started_unix: status
+                .as_ref()
+                .and_then(|u| u.started_at.as_deref())
+                .and_then(crate::engine_probes::parse_rfc3339)
+                .map(|(secs, _)| secs),
+        });
+    }
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(ServicesInspect { services })
 }
 
 /// Names go into Engine API paths: only the characters Docker allows in object names.

@@ -63,6 +63,7 @@ pub mod method {
     pub const CONFIG_ENSURE: &str = "config.ensure";
     pub const SERVICE_APPLY: &str = "service.apply";
     pub const SECRET_ROTATE: &str = "secret.rotate";
+    pub const SERVICES_INSPECT: &str = "services.inspect";
     pub const SECRET_REMOVE: &str = "secret.remove";
 }
 

@@ -241,3 +241,39 @@ mod tests {
         assert!(!p.attachable && p.labels.is_empty() && p.subnets.is_empty());
     }
 }
+
+// ---- services.inspect (read-only) ----
+
+/// Specs as `service.apply` takes them, plus the swarm's account of the last update: what an
+/// upgrade needs to plan, journal the previous specs, and see a rollback happen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ServicesInspectParams {
+    /// These services (none: every service, or the stack's).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Only the services labelled `com.docker.stack.namespace=<stack>`.
+    #[serde(default)]
+    pub stack: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ServiceInspect {
+    pub id: String,
+    pub name: String,
+    pub version: u64,
+    pub spec: Value,
+    /// `updating`, `paused`, `completed`, `rollback_started`, `rollback_paused`,
+    /// `rollback_completed` (none: never updated).
+    #[serde(default)]
+    pub update_state: Option<String>,
+    #[serde(default)]
+    pub update_message: Option<String>,
+    /// Unix seconds the last update started.
+    #[serde(default)]
+    pub update_started_unix: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ServicesInspect {
+    pub services: Vec<ServiceInspect>,
+}

@@ -125,6 +125,10 @@ pub async fn run(ctx: &Ctx, args: &AutoclusterArgs) -> Result<i32> {
 pub async fn resume(ctx: &Ctx, args: &ResumeArgs) -> Result<i32> {
     let dir = runs_dir()?;
     let mut journal = Journal::load(&dir, &args.run_id)?;
+    let op = journal.doc.operation.as_str();
+    if op == crate::upgrade::run::OPERATION || op == crate::upgrade::run::ROLLBACK {
+        return super::upgrade::resume(ctx, journal, args.until.as_deref()).await;
+    }
     if journal.doc.operation != OPERATION {
         bail!(
             "run {} is a {} run; this pfctl resumes autocluster runs",

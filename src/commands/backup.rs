@@ -288,6 +288,16 @@ pub(crate) async fn key_fingerprint(node: &Node, profile: &Profile) -> Result<Op
 }
 
 async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
+    Ok(make(ctx, a, true).await?.0)
+}
+
+/// A backup made for another operation (upgrade's): nothing printed; the summary (file, id,
+/// size, sha256, ...) returned.
+pub(crate) async fn create_for_run(ctx: &Ctx, a: &BackupCreateArgs) -> Result<Value> {
+    Ok(make(ctx, a, false).await?.1)
+}
+
+async fn make(ctx: &Ctx, a: &BackupCreateArgs, announce: bool) -> Result<(i32, Value)> {
     let started = Instant::now();
     let profile = load_profile(ctx, a.profile.as_ref())?;
     let cfg = backup_cfg(&profile)?;
@@ -414,7 +424,7 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
         sources: parts.iter().flat_map(|p| p.records.clone()).collect(),
         entries: vec![],
     };
-    if !ctx.json_out() && !ctx.quiet {
+    if announce && !ctx.json_out() && !ctx.quiet {
         for p in &parts {
             let names: Vec<&str> = p.request.sources.iter().map(|s| s.name.as_str()).collect();
             eprintln!("backup: {} from {}", names.join(", "), p.node.target.name);
@@ -425,7 +435,7 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
     let partial = format!("{file}.partial");
     let writer = store.create(&partial).await?;
     let handle = tokio::runtime::Handle::current();
-    let progress = !ctx.json_out() && !ctx.quiet && std::io::stderr().is_terminal();
+    let progress = announce && !ctx.json_out() && !ctx.quiet && std::io::stderr().is_terminal();
     let job_manifest = manifest.clone();
     let stall = std::time::Duration::from_secs(a.stall_timeout.max(1));
     let job = tokio::task::spawn_blocking(move || {
@@ -485,7 +495,8 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
         "seconds": (secs * 1000.0).round() / 1000.0,
         "warnings": warnings,
     });
-    if ctx.json_out() {
+    if !announce {
+    } else if ctx.json_out() {
         println!("{summary}");
     } else {
         for w in &warnings {
@@ -511,7 +522,7 @@ async fn create(ctx: &Ctx, a: &BackupCreateArgs) -> Result<i32> {
         code = apply_prune(ctx, &store, &cluster, &policy, false).await?;
     }
     store.close().await;
-    Ok(code)
+    Ok((code, summary))
 }
 
 type Written = (

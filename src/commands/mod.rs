@@ -12,3 +12,4 @@ pub mod license;
 pub mod password;
 pub mod password_set;
 pub mod restore;
+pub mod upgrade;

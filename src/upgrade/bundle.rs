@@ -236,6 +236,9 @@ struct Walked {
     links: HashMap<String, String>,
     manifest: Option<Vec<u8>>,
     index: Option<Vec<u8>>,
+    /// Legacy image configs (`<hex>.json`): their `rootfs.diff_ids` are the only hashes a legacy
+    /// `<id>/layer.tar` can be checked against.
+    configs: HashMap<String, Vec<u8>>,
 }
 
 fn walk(tee: Tee<'_>, path: &Path) -> Result<Walked, BundleError> {
@@ -346,6 +349,8 @@ fn walk(tee: Tee<'_>, path: &Path) -> Result<Walked, BundleError> {
         }
         let mut hasher = Sha256::new();
         let mut got = 0u64;
+        let keep = !name.contains('/') && name.ends_with(".json") && entry.size() <= JSON_CAP;
+        let mut kept = Vec::new();
         loop {
             let n = match entry.read(&mut buf) {
                 Ok(0) => break,
@@ -354,7 +359,13 @@ fn walk(tee: Tee<'_>, path: &Path) -> Result<Walked, BundleError> {
                 Err(e) => return Err(damaged(path, &name, format!("unreadable: {e}"))),
             };
             hasher.update(&buf[..n]);
+            if keep {
+                kept.extend_from_slice(&buf[..n]);
+            }
             got += n as u64;
+        }
+        if keep {
+            walked.configs.insert(name.clone(), kept);
         }
         // The tar reader ends an entry quietly where the file ends: a bundle cut short inside a
         // legacy layer (not a content hash) would otherwise pass.
@@ -470,8 +481,11 @@ impl Walked {
         let mut images = Vec::with_capacity(items.len());
         for item in items {
             let config = self.resolve(path, &item.config)?;
-            for layer in &item.layers {
-                self.resolve(path, layer)?;
+            for (i, layer) in item.layers.iter().enumerate() {
+                let found = self.resolve(path, layer)?;
+                if content_address(&found).is_none() {
+                    self.check_legacy_layer(path, &config, i, &found)?;
+                }
             }
             images.push(BundleImage {
                 tags: item.repo_tags.unwrap_or_default(),
@@ -485,6 +499,46 @@ impl Walked {
             });
         }
         Ok(images)
+    }
+
+    /// A legacy layer's name is no hash: its content must hash to the diff id its image's config
+    /// lists at the same position.
+    fn check_legacy_layer(
+        &self,
+        path: &Path,
+        config: &str,
+        i: usize,
+        layer: &str,
+    ) -> Result<(), BundleError> {
+        let cfg = self.configs.get(config).ok_or_else(|| {
+            damaged(
+                path,
+                layer,
+                format!("its image config {config} could not be read to check it"),
+            )
+        })?;
+        let cfg: serde_json::Value = serde_json::from_slice(cfg)
+            .map_err(|e| damaged(path, config, format!("not an image config: {e}")))?;
+        let want = cfg["rootfs"]["diff_ids"][i].as_str().ok_or_else(|| {
+            damaged(
+                path,
+                config,
+                format!("lists no diff id for layer {}", i + 1),
+            )
+        })?;
+        let have = &self.files[layer];
+        if want.strip_prefix("sha256:") != Some(have.as_str()) {
+            return Err(damaged(
+                path,
+                layer,
+                format!(
+                    "content hashes to {}…, not the layer its image names ({})",
+                    have.get(..12).unwrap_or(have),
+                    want.get(..19).unwrap_or(want)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The regular entry `named` is, following links; [`BundleError::Missing`] if there is none.
@@ -769,18 +823,34 @@ mod tests {
         layers: Vec<Vec<u8>>,
     }
 
+    /// An image config as Docker writes it: the layers' sha256 as `rootfs.diff_ids`.
+    fn config(cmd: &str, layers: &[Vec<u8>]) -> Vec<u8> {
+        let diff_ids: Vec<String> = layers
+            .iter()
+            .map(|l| format!("sha256:{}", sha(l)))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64",
+            "config": {"Cmd": [cmd]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap()
+    }
+
     fn two_images() -> Vec<Img> {
+        let web = vec![layer(1), layer(2)];
+        // The first layer is shared with the first image: stored once, named by both.
+        let worker = vec![layer(1), layer(3), layer(4)];
         vec![
             Img {
                 tags: vec!["demo/web:2", "demo/web:latest"],
-                config: br#"{"architecture":"amd64","config":{"Cmd":["web"]}}"#.to_vec(),
-                layers: vec![layer(1), layer(2)],
+                config: config("web", &web),
+                layers: web,
             },
             Img {
                 tags: vec!["demo/worker:2"],
-                config: br#"{"architecture":"amd64","config":{"Cmd":["worker"]}}"#.to_vec(),
-                // Shared with the first image: stored once, named by both.
-                layers: vec![layer(1), layer(3), layer(4)],
+                config: config("worker", &worker),
+                layers: worker,
             },
         ]
     }
@@ -932,6 +1002,24 @@ mod tests {
         let images = two_images();
         let p = write(d.path(), "old.tar", &legacy_tar(&images));
         assert_two_images(&inspect(&p, None).unwrap(), &images);
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_legacy_layer_is_caught_by_its_diff_id() {
+        let d = tempfile::tempdir().unwrap();
+        let images = two_images();
+        let mut bytes = legacy_tar(&images);
+        let l = &images[0].layers[1];
+        let at = bytes.windows(64).position(|w| w == &l[..64]).unwrap();
+        bytes[at + l.len() / 2] ^= 0x01;
+        let p = write(d.path(), "flipped-old.tar", &bytes);
+        match inspect(&p, None) {
+            Err(BundleError::Damaged { entry, why, .. }) => {
+                assert!(entry.ends_with("/layer.tar"), "{entry}");
+                assert!(why.contains("not the layer its image names"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

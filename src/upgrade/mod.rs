@@ -1,2 +1,3 @@
 pub mod bundle;
 pub mod plan;
+pub mod run;
