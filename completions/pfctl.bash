@@ -1464,14 +1464,14 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__cluster__subcmd__action)
-            opts="-y -i -c -l -k -o -v -q -h --action --profile --fail-on --history --cron --lock-wait --notify --dry-run --yes --max-actions --force --source --keep-exited --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
+            opts="-y -i -c -l -k -o -v -q -h --action --profile --fail-on --history --cron --lock-wait --notify --dry-run --yes --max-actions --force --source --keep-exited --upgrade_args --sha256 --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --action)
-                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports generate_haproxy_config" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports generate_haproxy_config upgrade" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
@@ -1503,6 +1503,14 @@ _pfctl() {
                     return 0
                     ;;
                 --keep-exited)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upgrade_args)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sha256)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3234,14 +3242,14 @@ _pfctl() {
             return 0
             ;;
         pfctl__subcmd__node__subcmd__action)
-            opts="-y -i -c -l -k -o -v -q -h --action --profile --fail-on --history --cron --lock-wait --notify --dry-run --yes --max-actions --force --source --keep-exited --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
+            opts="-y -i -c -l -k -o -v -q -h --action --profile --fail-on --history --cron --lock-wait --notify --dry-run --yes --max-actions --force --source --keep-exited --upgrade_args --sha256 --inventory --cluster --host --limit --parallel --connect-timeout --timeout --host-key-checking --ssh-config --identity --ask-pass --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --action)
-                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports generate_haproxy_config" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "facts healthcheck autoheal modify_iservices_volumes_owner open_firewall_ports generate_haproxy_config upgrade" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
@@ -3273,6 +3281,14 @@ _pfctl() {
                     return 0
                     ;;
                 --keep-exited)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upgrade_args)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sha256)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -840,7 +840,8 @@ healthcheck\t''
 autoheal\t''
 modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'
 open_firewall_ports\t'Open the swarm\'s and the profile\'s ports in each node\'s firewall (`pfctl firewall open`)'
-generate_haproxy_config\t'An HAProxy configuration for the swarm\'s managers, on stdout (`pfctl haproxy-config`)'"
+generate_haproxy_config\t'An HAProxy configuration for the swarm\'s managers, on stdout (`pfctl haproxy-config`)'
+upgrade\t'`pfctl upgrade apply` with `--upgrade_args offline BUNDLE | online URL`'"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
@@ -849,6 +850,8 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l notify -d 'P
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l max-actions -d 'Apply at most this many actions; the rest are reported as skipped' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l source -d 'Copy drifted files from this node instead of from the majority. Secret files (encryption_key, is_pass) only with --force as well: data encrypted with another key becomes unreadable' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l keep-exited -d 'Stopped containers to keep per service (the newest), for diagnosis' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l upgrade_args -d '`--action upgrade`: `offline BUNDLE` (a `docker save` archive here) or `online URL` (with --sha256). Runs `pfctl upgrade apply`' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l sha256 -d '`--action upgrade`: the bundle\'s SHA-256 (required online)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand node-action" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r
@@ -877,7 +880,8 @@ healthcheck\t''
 autoheal\t''
 modify_iservices_volumes_owner\t'Owner and mode of the profile\'s secret files (root, 0600): autoheal limited to that'
 open_firewall_ports\t'Open the swarm\'s and the profile\'s ports in each node\'s firewall (`pfctl firewall open`)'
-generate_haproxy_config\t'An HAProxy configuration for the swarm\'s managers, on stdout (`pfctl haproxy-config`)'"
+generate_haproxy_config\t'An HAProxy configuration for the swarm\'s managers, on stdout (`pfctl haproxy-config`)'
+upgrade\t'`pfctl upgrade apply` with `--upgrade_args offline BUNDLE | online URL`'"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l profile -d 'Platform profile: powerflow, demo or a TOML file (default: the inventory\'s, else powerflow)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l fail-on -d 'Make warnings count as failures (exit 2), for strict CI gates' -r -f -a "warn\t''"
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l history -d 'List the last N runs the nodes remember (default 20, at most 100), newest first, instead of checking: time, run id, status, problems, controller' -r
@@ -886,6 +890,8 @@ complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l notify -d
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l max-actions -d 'Apply at most this many actions; the rest are reported as skipped' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l source -d 'Copy drifted files from this node instead of from the majority. Secret files (encryption_key, is_pass) only with --force as well: data encrypted with another key becomes unreadable' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l keep-exited -d 'Stopped containers to keep per service (the newest), for diagnosis' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l upgrade_args -d '`--action upgrade`: `offline BUNDLE` (a `docker save` archive here) or `online URL` (with --sha256). Runs `pfctl upgrade apply`' -r
+complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l sha256 -d '`--action upgrade`: the bundle\'s SHA-256 (required online)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s i -l inventory -d 'Inventory file (TOML). Default: ./pfctl.toml, then ~/.config/pfctl/inventory.toml' -r -F
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -s c -l cluster -d 'Cluster of the inventory to act on (default: its default_cluster, or its only cluster)' -r
 complete -c pfctl -n "__fish_pfctl_using_subcommand cluster-action" -l host -d 'A node to act on, instead of the inventory\'s cluster: [USER@]HOST[:PORT], repeatable. The original form `--host HOST USER:PASS` is accepted too' -r

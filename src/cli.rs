@@ -193,6 +193,13 @@ pub struct LegacyAction {
     /// Used by `--action autoheal` and `--action modify_iservices_volumes_owner`.
     #[command(flatten)]
     pub heal: HealOpts,
+    /// `--action upgrade`: `offline BUNDLE` (a `docker save` archive here) or `online URL`
+    /// (with --sha256). Runs `pfctl upgrade apply`.
+    #[arg(long = "upgrade_args", num_args = 2, value_names = ["MODE", "SOURCE"])]
+    pub upgrade_args: Vec<String>,
+    /// `--action upgrade`: the bundle's SHA-256 (required online).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -209,6 +216,8 @@ pub enum LegacyKind {
     /// An HAProxy configuration for the swarm's managers, on stdout (`pfctl haproxy-config`).
     #[value(name = "generate_haproxy_config")]
     GenerateHaproxyConfig,
+    /// `pfctl upgrade apply` with `--upgrade_args offline BUNDLE | online URL`.
+    Upgrade,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -268,17 +277,16 @@ pub enum PasswordCommand {
 
 /// Where an upgrade's new specs come from: exactly one of the three.
 #[derive(Debug, Clone, clap::Args, Default)]
-#[group(required = true, multiple = false, id = "upgrade_input")]
 pub struct UpgradeInput {
     /// The new compose file (the stack's services as they should be).
-    #[arg(long, value_name = "FILE", group = "upgrade_input")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["images", "url"])]
     pub compose: Option<std::path::PathBuf>,
     /// Offline: a `docker save` archive of the new images (gzip or zstd too); services running
     /// another tag of an image in it move to its tag.
-    #[arg(long, value_name = "BUNDLE", group = "upgrade_input")]
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "url")]
     pub images: Option<std::path::PathBuf>,
     /// Online: fetch the images bundle from this URL (checked against --sha256).
-    #[arg(long, value_name = "URL", group = "upgrade_input", requires = "sha256")]
+    #[arg(long, value_name = "URL", requires = "sha256")]
     pub url: Option<String>,
     /// The bundle's SHA-256 (required with --url; checked with --images when given).
     #[arg(long, value_name = "HEX")]

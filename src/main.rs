@@ -51,6 +51,36 @@ async fn run(mut cli: Cli) -> anyhow::Result<i32> {
                 };
                 commands::haproxy::run(&ctx, &args).await
             }
+            LegacyKind::Upgrade => {
+                let input = match a.upgrade_args.as_slice() {
+                    [mode, path] if mode == "offline" => pfctl::cli::UpgradeInput {
+                        images: Some(path.into()),
+                        sha256: a.sha256.clone(),
+                        ..Default::default()
+                    },
+                    [mode, url] if mode == "online" => pfctl::cli::UpgradeInput {
+                        url: Some(url.clone()),
+                        sha256: a.sha256.clone(),
+                        ..Default::default()
+                    },
+                    _ => anyhow::bail!(
+                        "--action upgrade needs --upgrade_args offline BUNDLE or --upgrade_args online URL --sha256 HEX"
+                    ),
+                };
+                if input.url.is_some() && input.sha256.is_none() {
+                    anyhow::bail!("--upgrade_args online URL needs --sha256 HEX: a download is checked before anything changes");
+                }
+                let args = pfctl::cli::UpgradeApplyArgs {
+                    input,
+                    profile: a.health.profile.clone(),
+                    yes: a.heal.yes,
+                    allow_warn: false,
+                    skip_backup: false,
+                    backup_to: None,
+                    until: None,
+                };
+                commands::upgrade::run(&ctx, &pfctl::cli::UpgradeCommand::Apply(args)).await
+            }
             LegacyKind::OpenFirewallPorts => {
                 pfctl::firewall::run(&ctx, a.health.profile.as_ref()).await
             }

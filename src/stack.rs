@@ -27,7 +27,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 /// One agent call: a few Engine requests, each bounded by the agent.
 const CALL_DEADLINE: Duration = Duration::from_secs(60);
 /// Between two looks at the swarm while waiting for convergence.
-const POLL: Duration = Duration::from_secs(1);
+const POLL: Duration = Duration::from_millis(500);
 
 /// Keys `docker stack deploy` accepts but Swarm does not use: listed in the result, not applied.
 const IGNORED: &[&str] = &[

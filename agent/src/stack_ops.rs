@@ -116,6 +116,12 @@ async fn inspect_services(
     p: &ServicesInspectParams,
 ) -> Result<ServicesInspect, CallError> {
     let all = timed("list services", docker.list_services(None)).await?;
+    // The Engine keeps network ids; specs name networks (as compose files and service.apply do).
+    let networks: HashMap<String, String> = timed("list networks", docker.list_networks(None))
+        .await?
+        .into_iter()
+        .filter_map(|n| Some((n.id?, n.name?)))
+        .collect();
     let mut services = Vec::new();
     for s in all {
         let Some(spec) = s.spec else { continue };
@@ -134,7 +140,10 @@ async fn inspect_services(
             id: s.id.unwrap_or_default(),
             name,
             version: s.version.and_then(|v| v.index).unwrap_or(0),
-            spec: serde_json::to_value(&spec).unwrap_or(Value::Null),
+            spec: named_networks(
+                serde_json::to_value(&spec).unwrap_or(Value::Null),
+                &networks,
+            ),
             update_state: status
                 .as_ref()
                 .and_then(|u| u.state)
@@ -149,6 +158,21 @@ async fn inspect_services(
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ServicesInspect { services })
+}
+
+fn named_networks(mut spec: Value, names: &HashMap<String, String>) -> Value {
+    if let Some(list) = spec
+        .pointer_mut("/TaskTemplate/Networks")
+        .and_then(Value::as_array_mut)
+    {
+        for n in list {
+            let name = n["Target"].as_str().and_then(|id| names.get(id)).cloned();
+            if let Some(name) = name {
+                n["Target"] = Value::String(name);
+            }
+        }
+    }
+    spec
 }
 
 /// Names go into Engine API paths: only the characters Docker allows in object names.

@@ -51,7 +51,7 @@ async fn input_of(i: &UpgradeInput) -> Result<Input> {
     let url = i
         .url
         .as_deref()
-        .ok_or_else(|| anyhow!("give --compose, --images or --url"))?;
+        .ok_or_else(|| anyhow!("say where the new version comes from: --compose FILE, --images BUNDLE or --url URL --sha256 HEX"))?;
     let sum = i.sha256.as_deref().unwrap_or_default();
     let dir = crate::cron::state_dir()?.join("artifacts");
     std::fs::create_dir_all(&dir)?;
@@ -66,8 +66,13 @@ fn emit(ctx: &Ctx, doc: Value) {
     let mut doc = doc;
     doc["schema"] = json!(crate::report::SCHEMA);
     doc["action"] = json!(OPERATION);
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    let _ = ctx;
+    // NDJSON: one line per document, so a pipeline can read it line by line.
+    let text = if ctx.format == crate::output::Format::Ndjson {
+        serde_json::to_string(&doc)
+    } else {
+        serde_json::to_string_pretty(&doc)
+    };
+    println!("{}", text.unwrap_or_default());
 }
 
 async fn plan(ctx: &Ctx, i: &UpgradeInput, profile: Option<&String>) -> Result<i32> {

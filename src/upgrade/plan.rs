@@ -1441,8 +1441,25 @@ mod tests {
     #[test]
     fn built_in_profiles_carry_their_order() {
         let demo = crate::profile::load("demo", None).unwrap().upgrade.unwrap();
-        assert_eq!(demo.groups, demo_cfg().groups);
-        assert_eq!(demo.update, demo_cfg().update);
+        let order: Vec<(&str, Vec<&str>)> = demo
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    g.name.as_str(),
+                    g.services.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(order, [("db", vec!["db"]), ("apps", vec!["web", "worker"])]);
+        assert_eq!(
+            (
+                demo.update.delay_s,
+                demo.update.monitor_s,
+                demo.update.failure_action.as_str()
+            ),
+            (0, 2, "rollback")
+        );
         let pf = crate::profile::load("powerflow", None)
             .unwrap()
             .upgrade

@@ -242,6 +242,29 @@ impl Drop for Probe {
     }
 }
 
+/// Serves `body` to the next `times` HTTP requests on a local port: the URL.
+fn serve(body: Vec<u8>, times: usize) -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(times) {
+            let mut s = s.unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                head.push(b[0]);
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(&body);
+        }
+    });
+    format!("http://127.0.0.1:{port}/bundles/v2.tar")
+}
+
 /// One request for the web page through haproxy; Err says what went wrong.
 fn get(port: u16) -> Result<(), String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
@@ -291,8 +314,8 @@ fn v1_to_v2_rolls_with_no_failed_request_v3_rolls_back_and_rollback_returns_v1()
         .collect();
     let want: Vec<(String, String, String, String)> = [
         ("db", "pfdemo_db"),
-        ("web", "pfdemo_web"),
-        ("worker", "pfdemo_worker"),
+        ("apps", "pfdemo_web"),
+        ("apps", "pfdemo_worker"),
     ]
     .iter()
     .map(|(g, s)| {
@@ -428,6 +451,44 @@ fn a_bundle_with_one_flipped_byte_is_refused_before_any_node_changes() {
     );
     assert_eq!(spec_versions(), before);
     assert!(all_on("1"));
+    // The original form says the same.
+    let legacy = lab.pfctl(&[
+        "node-action",
+        "--action",
+        "upgrade",
+        "--upgrade_args",
+        "offline",
+        bad.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(legacy.code, 2, "{legacy:?}");
+    assert!(legacy.stderr.contains("nothing changed"), "{legacy:?}");
+
+    // Online: fetched over HTTP and checked against the sum given before anything else.
+    let good = std::fs::read(&v2).unwrap();
+    let url = serve(good.clone(), 2);
+    let sum = pfctl::heal::sha256_hex(&good);
+    let p = lab.pfctl(&[
+        "-o", "json", "upgrade", "plan", "--url", &url, "--sha256", &sum,
+    ]);
+    assert_eq!(p.code, 0, "{p:?}");
+    let changed: usize = p.json()["plan"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["services"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(changed, 3, "{}", p.stdout);
+    let wrong = "0".repeat(64);
+    let w = lab.pfctl(&[
+        "upgrade", "apply", "--url", &url, "--sha256", &wrong, "--yes",
+    ]);
+    assert_eq!(w.code, 2, "{w:?}");
+    assert!(
+        w.stderr.contains(&wrong) && w.stderr.contains(&sum),
+        "{w:?}"
+    );
+    assert_eq!(spec_versions(), before);
     // No run was even journaled.
     assert!(std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0) == 0);
 }
@@ -452,14 +513,14 @@ fn a_killed_controller_resumes_without_redoing_done_groups() {
             "--skip-backup",
         ],
     );
-    let id = wait_running(&lab, "group:web", 120);
+    let id = wait_running(&lab, "group:apps", 120);
     std::thread::sleep(Duration::from_secs(2));
     // SIGKILL: no chance to write anything more.
     child.kill().unwrap();
     child.wait().unwrap();
     let j = journal(&lab, &id);
     assert_eq!(phase(&j, "group:db")["status"], "done");
-    assert_eq!(phase(&j, "group:web")["status"], "running");
+    assert_eq!(phase(&j, "group:apps")["status"], "running");
 
     let r = lab.pfctl(&["resume", &id]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -467,7 +528,7 @@ fn a_killed_controller_resumes_without_redoing_done_groups() {
     assert!(all_on("2"), "{:?}", images());
     let j = journal(&lab, &id);
     assert_eq!(phase(&j, "group:db")["attempts"], 1, "db was not redone");
-    assert_eq!(phase(&j, "group:web")["attempts"], 2);
+    assert_eq!(phase(&j, "group:apps")["attempts"], 2);
     assert_eq!(phase(&j, "verify")["status"], "done");
 
     let rb = lab.pfctl(&["upgrade", "rollback", &id, "--yes"]);
@@ -495,7 +556,7 @@ fn a_node_whose_docker_stops_mid_upgrade_stops_the_run_and_resume_completes_afte
             "--skip-backup",
         ],
     );
-    let id = wait_running(&lab, "group:web", 120);
+    let id = wait_running(&lab, "group:apps", 120);
     let fault = Fault::inject("node3", "docker-stop");
     let out = child.wait_with_output().unwrap();
     let r = finish(out);
@@ -523,4 +584,178 @@ fn a_node_whose_docker_stops_mid_upgrade_stops_the_run_and_resume_completes_afte
     let rb = lab.pfctl(&["upgrade", "rollback", &id, "--yes"]);
     assert_eq!(rb.code, 0, "{rb:?}");
     assert!(all_on("1"), "{:?}", images());
+}
+
+/// A stack deployed with `docker stack deploy`, upgraded from a new compose file.
+fn comp_compose(tag: u32, mode: &str) -> String {
+    format!(
+        r#"version: "3.8"
+services:
+  api:
+    image: pfdemo/busybox:{tag}
+    command: ["sleep", "1000000"]
+    stop_grace_period: 1s
+    deploy: {{ replicas: 2, endpoint_mode: dnsrr }}
+  cache:
+    image: pfdemo/busybox:1
+    command: ["sleep", "1000000"]
+    stop_grace_period: 1s
+    environment:
+      MODE: "{mode}"
+    deploy: {{ replicas: 1, endpoint_mode: dnsrr }}
+"#
+    )
+}
+
+/// Removes the pfcomp stack (and waits for its network to go) when dropped.
+struct CompStack;
+impl Drop for CompStack {
+    fn drop(&mut self) {
+        let _ = testcluster(&["exec", "node1", "--", "docker", "stack", "rm", "pfcomp"]);
+        let start = Instant::now();
+        while !docker(
+            "node1",
+            &["network", "ls", "-q", "--filter", "name=pfcomp_"],
+        )
+        .trim()
+        .is_empty()
+            && start.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+#[test]
+fn a_compose_upgrade_lists_exactly_its_changes_waits_for_images_and_resumes() {
+    let _lock = exclusive();
+    demo_stack("up");
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = bundle(dir.path(), 2, true);
+    let _stack = CompStack;
+    drop(CompStack);
+    // v1, the way an admin deploys it.
+    let deploy = Command::new(repo().join("tests/cluster/testcluster"))
+        .args(["exec", "node1", "--", "sh", "-c"])
+        .arg(format!(
+            "printf '%s' '{}' | docker stack deploy --detach=true --resolve-image never -c - pfcomp",
+            comp_compose(1, "old-secret-mode")
+        ))
+        .output()
+        .unwrap();
+    assert!(deploy.status.success(), "{deploy:?}");
+    // Only node1 has the new image.
+    for n in ["node2", "node3"] {
+        let _ = testcluster(&["exec", n, "--", "docker", "rmi", "-f", "pfdemo/busybox:2"]);
+    }
+    let profile = dir.path().join("pfcomp.toml");
+    let demo = std::fs::read_to_string(repo().join("profiles/demo.toml")).unwrap();
+    std::fs::write(
+        &profile,
+        demo.replace("stack = \"pfdemo\"", "stack = \"pfcomp\""),
+    )
+    .unwrap();
+    let v2_compose = dir.path().join("v2.yml");
+    std::fs::write(&v2_compose, comp_compose(2, "new-secret-mode")).unwrap();
+    let (c, p) = (v2_compose.to_str().unwrap(), profile.to_str().unwrap());
+
+    let plan = lab.pfctl(&[
+        "-o",
+        "json",
+        "upgrade",
+        "plan",
+        "--compose",
+        c,
+        "--profile",
+        p,
+    ]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(
+        !plan.stdout.contains("new-secret-mode"),
+        "values never shown"
+    );
+    let doc = plan.json();
+    let mut changes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for g in doc["plan"]["groups"].as_array().unwrap() {
+        for s in g["services"].as_array().unwrap() {
+            changes.insert(
+                s["service"].as_str().unwrap().to_string(),
+                s["changes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect(),
+            );
+        }
+    }
+    assert_eq!(changes.len(), 2, "{doc:#}");
+    assert!(
+        changes["pfcomp_api"]
+            .iter()
+            .all(|c| c.to_lowercase().contains("image")),
+        "{changes:?}"
+    );
+    assert_eq!(
+        changes["pfcomp_cache"],
+        ["TaskTemplate.ContainerSpec.Env"],
+        "{changes:?}"
+    );
+
+    // node2 and node3 lack the image: the run stops before any service changes, naming them.
+    let r = lab.pfctl(&[
+        "upgrade",
+        "apply",
+        "--compose",
+        c,
+        "--profile",
+        p,
+        "--yes",
+        "--allow-warn",
+        "--skip-backup",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("node2 lacks pfdemo/busybox:2") && r.stdout.contains("node3"),
+        "{r:?}"
+    );
+    let id = run_id(&r.stdout);
+    let image_of = |s: &str| {
+        docker(
+            "node1",
+            &[
+                "service",
+                "inspect",
+                s,
+                "--format",
+                "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            ],
+        )
+    };
+    assert!(image_of("pfcomp_api").starts_with("pfdemo/busybox:1"));
+
+    // The images loaded by hand, the same run goes on.
+    for n in ["node2", "node3"] {
+        let load = Command::new(repo().join("tests/cluster/testcluster"))
+            .args(["exec", n, "--", "docker", "load", "-q"])
+            .stdin(std::fs::File::open(&v2).unwrap())
+            .output()
+            .unwrap();
+        assert!(load.status.success(), "{load:?}");
+    }
+    let r = lab.pfctl(&["resume", &id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(image_of("pfcomp_api").starts_with("pfdemo/busybox:2"));
+    let env = docker(
+        "node1",
+        &[
+            "service",
+            "inspect",
+            "pfcomp_cache",
+            "--format",
+            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        ],
+    );
+    assert!(env.contains("MODE=new-secret-mode"), "{env}");
 }
