@@ -63,6 +63,12 @@ fn reason(e: reqwest::Error) -> String {
     if e.is_timeout() {
         return format!("no answer within {}s", TIMEOUT.as_secs());
     }
+    without_url(e)
+}
+
+/// A reqwest error and its causes in one line, without the URL it would put in front (a URL may
+/// carry credentials).
+pub(crate) fn without_url(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut parts: Vec<String> = vec![e.to_string()];
     let mut source = std::error::Error::source(&e);

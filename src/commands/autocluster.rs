@@ -199,15 +199,7 @@ async fn finish(
         if json_out {
             return;
         }
-        match r {
-            None => println!("  {name} ..."),
-            Some(r) => println!(
-                "  {name}: {} ({} ms) {}",
-                r.result.replace('_', " "),
-                r.ms,
-                r.detail
-            ),
-        }
+        println!("{}", crate::ops::phase_line(name, r));
     };
     let report = drive(op, journal, until, &show).await?;
     print_end(json_out, &report);

@@ -40,6 +40,20 @@ pub struct RunReport {
     pub journal: String,
 }
 
+/// How a phase is shown on a terminal: `  name ...` as it starts, `  name: done (ms) detail` as
+/// it ends.
+pub fn phase_line(name: &str, r: Option<&PhaseReport>) -> String {
+    match r {
+        None => format!("  {name} ..."),
+        Some(r) => format!(
+            "  {name}: {} ({} ms) {}",
+            r.result.replace('_', " "),
+            r.ms,
+            r.detail
+        ),
+    }
+}
+
 /// Runs every phase of the journal not done yet, in order; stops at the first that fails, or
 /// after the phase `until` (the run stays resumable). `progress` hears of each phase as it
 /// starts (name) and ends (its report).

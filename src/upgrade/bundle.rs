@@ -756,17 +756,7 @@ fn file_name(url: &Url) -> String {
 
 /// The error and its causes, without the URL reqwest would otherwise put in front.
 fn reason(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
+    crate::notify::without_url(e)
 }
 
 #[cfg(test)]

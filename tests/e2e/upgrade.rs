@@ -97,16 +97,23 @@ fn phase<'a>(j: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no phase {name} in {j:#}"))
 }
 
-fn spawn(lab: &Lab, args: &[&str]) -> Child {
-    pfctl_cmd(lab.home.path())
+/// `upgrade apply` to a fresh v2 bundle, running in the background (the bundle's directory
+/// lives as long as the second value).
+fn apply_v2(lab: &Lab) -> (Child, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = bundle(dir.path(), 2, true);
+    let child = pfctl_cmd(lab.home.path())
         .arg("--inventory")
         .arg(&lab.inv)
-        .args(args)
+        .args(["upgrade", "apply", "--images"])
+        .arg(&v2)
+        .args(["--yes", "--allow-warn", "--skip-backup"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    (child, dir)
 }
 
 /// Waits until the newest journal in the lab's state has phase `name` running; its run id.
@@ -499,20 +506,7 @@ fn a_killed_controller_resumes_without_redoing_done_groups() {
     demo_stack("up");
     let _v1 = BackToV1;
     let lab = Lab::new();
-    let dir = tempfile::tempdir().unwrap();
-    let v2 = bundle(dir.path(), 2, true);
-    let mut child = spawn(
-        &lab,
-        &[
-            "upgrade",
-            "apply",
-            "--images",
-            v2.to_str().unwrap(),
-            "--yes",
-            "--allow-warn",
-            "--skip-backup",
-        ],
-    );
+    let (mut child, _dir) = apply_v2(&lab);
     let id = wait_running(&lab, "group:apps", 120);
     std::thread::sleep(Duration::from_secs(2));
     // SIGKILL: no chance to write anything more.
@@ -542,20 +536,7 @@ fn a_node_whose_docker_stops_mid_upgrade_stops_the_run_and_resume_completes_afte
     demo_stack("up");
     let _v1 = BackToV1;
     let lab = Lab::new();
-    let dir = tempfile::tempdir().unwrap();
-    let v2 = bundle(dir.path(), 2, true);
-    let child = spawn(
-        &lab,
-        &[
-            "upgrade",
-            "apply",
-            "--images",
-            v2.to_str().unwrap(),
-            "--yes",
-            "--allow-warn",
-            "--skip-backup",
-        ],
-    );
+    let (child, _dir) = apply_v2(&lab);
     let id = wait_running(&lab, "group:apps", 120);
     let fault = Fault::inject("node3", "docker-stop");
     let out = child.wait_with_output().unwrap();
