@@ -82,6 +82,11 @@ pub struct Frontend {
     /// Where health checks go when `port` is absent (default: the first `bind` port).
     #[serde(default)]
     pub check_port: Option<u16>,
+    /// Plain HTTP behind it: haproxy reads the requests, so one that fails on a server going
+    /// away (refused, reset, no answer; a task stopped by a rolling update) is sent again to
+    /// another server instead of failing. TLS passed through must stay TCP.
+    #[serde(default)]
+    pub http: bool,
 }
 
 /// One backend server: a swarm manager.
@@ -178,18 +183,25 @@ pub fn render(cfg: &Config, profile: &str, servers: &[Server], source: &str) -> 
         for port in &f.bind {
             let _ = writeln!(out, "    bind *:{port}");
         }
-        let _ = write!(
-            out,
-            "    mode tcp\n    option tcplog\n    default_backend {}_back\n",
-            f.name
-        );
+        let mode = if f.http {
+            "    mode http\n    option httplog\n"
+        } else {
+            "    mode tcp\n    option tcplog\n"
+        };
+        let _ = write!(out, "{mode}    default_backend {}_back\n", f.name);
     }
     for f in &cfg.frontends {
-        let _ = write!(
-            out,
-            "\nbackend {}_back\n    mode tcp\n    balance roundrobin\n",
-            f.name
-        );
+        let _ = write!(out, "\nbackend {}_back\n", f.name);
+        if f.http {
+            // Retried requests go to another server each time (redispatch 1), not the same one.
+            let _ = write!(
+                out,
+                "    mode http\n    balance roundrobin\n    option redispatch 1\n    \
+                 retry-on conn-failure empty-response response-timeout\n"
+            );
+        } else {
+            let _ = write!(out, "    mode tcp\n    balance roundrobin\n");
+        }
         for s in servers {
             if let Some(note) = &s.note {
                 let _ = writeln!(out, "    # {note}");
@@ -453,6 +465,25 @@ backend devpi_back
         )
         .unwrap();
         assert_eq!(text, GOLDEN);
+    }
+
+    #[test]
+    fn an_http_frontend_retries_a_request_on_another_server() {
+        let mut c = cfg();
+        c.frontends[0].http = true;
+        let text = render(&c, "powerflow", &three(), "x").unwrap();
+        let first = format!("\nbackend {}_back", c.frontends[0].name);
+        let second = format!("\nbackend {}_back", c.frontends[1].name);
+        let (a, b) = (text.find(&first).unwrap(), text.find(&second).unwrap());
+        let http = &text[a..b];
+        assert!(http.contains("mode http\n"), "{http}");
+        assert!(http.contains("option redispatch 1\n"), "{http}");
+        assert!(
+            http.contains("retry-on conn-failure empty-response response-timeout\n"),
+            "{http}"
+        );
+        // The other frontends stay TCP (TLS passed through).
+        assert!(text[b..].contains("mode tcp\n") && !text[b..].contains("retry-on"));
     }
 
     #[test]
