@@ -188,7 +188,7 @@ pub fn render(cfg: &Config, profile: &str, servers: &[Server], source: &str) -> 
         } else {
             "    mode tcp\n    option tcplog\n"
         };
-        let _ = write!(out, "{mode}    default_backend {}_back\n", f.name);
+        let _ = writeln!(out, "{mode}    default_backend {}_back", f.name);
     }
     for f in &cfg.frontends {
         let _ = write!(out, "\nbackend {}_back\n", f.name);
