@@ -352,6 +352,28 @@ fn v1_to_v2_rolls_with_no_failed_request_v3_rolls_back_and_rollback_returns_v1()
     assert_eq!(doc["plan"]["quorum"]["managers"], 3);
     assert_eq!(spec_versions(), before, "plan changed nothing");
 
+    // A marker in the database's volume: in the run's backup, deleted after the upgrade, back
+    // after `rollback --restore-data`.
+    let volume = docker(
+        "node1",
+        &[
+            "volume",
+            "inspect",
+            "pfdemo_dbdata",
+            "--format",
+            "{{.Mountpoint}}",
+        ],
+    );
+    let marker = format!("{}/upgrade-marker", volume.trim());
+    testcluster(&[
+        "exec",
+        "node1",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo v1-data > {marker}"),
+    ]);
+
     // apply, with the web service probed through haproxy the whole time.
     let probe = Probe::start(&lab, dir.path());
     let backups = tempfile::tempdir().unwrap();
@@ -414,10 +436,15 @@ fn v1_to_v2_rolls_with_no_failed_request_v3_rolls_back_and_rollback_returns_v1()
     assert!(bad.stdout.contains("unhealthy"), "{bad:?}");
     assert!(all_on("2"), "{:?}", images());
 
-    // rollback of the v2 run: every service back on v1.
-    let rb = lab.pfctl(&["upgrade", "rollback", &id, "--yes"]);
+    // rollback of the v2 run, data too: every service back on v1, the marker back.
+    testcluster(&["exec", "node1", "--", "rm", "-f", &marker]);
+    let rb = lab.pfctl(&["upgrade", "rollback", &id, "--yes", "--restore-data"]);
     assert_eq!(rb.code, 0, "{rb:?}");
+    assert!(rb.stdout.contains("restore-data: done"), "{rb:?}");
     assert!(all_on("1"), "{:?}", images());
+    let back = testcluster(&["exec", "node1", "--", "cat", &marker]);
+    assert_eq!(String::from_utf8_lossy(&back.stdout).trim(), "v1-data");
+    testcluster(&["exec", "node1", "--", "rm", "-f", &marker]);
 }
 
 #[test]
