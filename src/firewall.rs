@@ -140,10 +140,7 @@ pub fn describe(r: &FirewallOpen) -> String {
 pub async fn run(ctx: &Ctx, profile: Option<&String>) -> Result<i32> {
     let profile = crate::commands::healthcheck::load_profile(ctx, profile)?;
     let ports = required_ports(&profile);
-    let meta = ActionMeta {
-        run_id: crate::history::new_run_id(),
-        actor: crate::commands::autoheal::actor(),
-    };
+    let meta = crate::history::action_meta(&crate::history::new_run_id());
     let emitter = ctx.emitter("open_firewall_ports");
     let outcomes = each_node(
         &ctx.targets,

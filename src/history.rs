@@ -28,6 +28,32 @@ fn is_problem(status: &str) -> bool {
     matches!(status, "warn" | "fail" | "unknown")
 }
 
+/// `user@host` of the admin, recorded by the agents with every action.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name)
+        });
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into());
+    format!("{user}@{host}")
+}
+
+/// Who asks and for which run, as every agent action records it.
+pub fn action_meta(run_id: &str) -> pfproto::action::ActionMeta {
+    pfproto::action::ActionMeta {
+        run_id: run_id.to_string(),
+        actor: actor(),
+    }
+}
+
 /// 12 hex digits from the kernel's random source; time and pid if that cannot be read.
 pub fn new_run_id() -> String {
     use std::io::Read;
@@ -37,7 +63,7 @@ pub fn new_run_id() -> String {
         let mix = (crate::context::now_unix_ms() as u64) ^ (u64::from(std::process::id()) << 40);
         b.copy_from_slice(&mix.to_be_bytes()[2..]);
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    pfproto::hex(&b)
 }
 
 fn controller_name() -> String {

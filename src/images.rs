@@ -279,7 +279,7 @@ async fn pump(
         total += n as u64;
     }
     to.shutdown().await.map_err(PumpError::Write)?;
-    Ok((total, crate::backup::manifest::hex(&hasher.finalize())))
+    Ok((total, pfproto::hex(&hasher.finalize())))
 }
 
 #[cfg(test)]
@@ -316,6 +316,6 @@ mod tests {
         let got = drain.await.unwrap();
         assert_eq!(n, data.len() as u64);
         assert_eq!(got, data);
-        assert_eq!(sha, crate::backup::manifest::hex(&Sha256::digest(&data)));
+        assert_eq!(sha, pfproto::hex(&Sha256::digest(&data)));
     }
 }

@@ -1897,7 +1897,8 @@ fn progress_of(
     (out, all)
 }
 
-async fn swarm(conn: &AgentConn) -> Result<SwarmView> {
+/// What a manager sees of the swarm, within the call deadline; an error when it sees none.
+pub(crate) async fn swarm(conn: &AgentConn) -> Result<SwarmView> {
     let call = conn.call::<SwarmView>(method::SWARM_INSPECT, Value::Null);
     let view = match tokio::time::timeout(CALL_DEADLINE, call).await {
         Ok(v) => v?,
@@ -1907,7 +1908,7 @@ async fn swarm(conn: &AgentConn) -> Result<SwarmView> {
         ),
     };
     if let Some(e) = &view.error {
-        bail!("cannot see the swarm through this node: {e}; deploy through a manager");
+        bail!("cannot see the swarm through this node: {e}; ask a manager");
     }
     Ok(view)
 }

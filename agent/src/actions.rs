@@ -645,7 +645,7 @@ fn write_file_inner(p: &FileWriteParams) -> Result<FileWrite, String> {
     Ok(FileWrite {
         path: p.path.clone(),
         sha256_before: before,
-        sha256_after: crate::files::hex(&sha2::Sha256::digest(&content)),
+        sha256_after: pfproto::hex(&sha2::Sha256::digest(&content)),
         previous,
     })
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
+use pfproto::hex;
 use pfproto::probe::{
     FileRead, FileStat, FilesReadParams, FilesStat, MAX_HASH_BYTES, MAX_READ_BYTES,
 };
@@ -148,16 +149,6 @@ pub fn sha256_file(path: &str) -> std::io::Result<Option<String>> {
         hasher.update(&buf[..n]);
     }
     Ok(Some(hex(&hasher.finalize())))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 0xf) as usize] as char);
-    }
-    s
 }
 
 /// "permission denied" rather than "Permission denied (os error 13)".

@@ -192,11 +192,7 @@ pub async fn load(docker_host: &str) -> i32 {
     let (bytes, sha256, read_error) = {
         let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
         let hasher = std::mem::take(&mut t.hasher);
-        (
-            t.bytes,
-            crate::files::hex(&hasher.finalize()),
-            t.error.take(),
-        )
+        (t.bytes, pfproto::hex(&hasher.finalize()), t.error.take())
     };
     if let Some(e) = read_error {
         return fail("load", format!("reading the archive from stdin: {e}"));

@@ -714,7 +714,7 @@ fn spec_digest(spec: &Value) -> String {
     // serde_json's maps are sorted, so equal specs serialize to equal bytes.
     let bytes = serde_json::to_vec(spec).unwrap_or_default();
     let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    pfproto::hex(&digest)
 }
 
 fn labels_of(spec: &mut Value) -> &mut Map<String, Value> {

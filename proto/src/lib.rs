@@ -16,6 +16,17 @@ pub mod swarm;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Lower-case hex of `bytes` (hashes in messages, manifests and logs).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
 /// Bumped when a message changes shape incompatibly.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The longest line either side accepts. Anything longer is discarded and answered with `too_large`.

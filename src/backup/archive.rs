@@ -10,6 +10,7 @@
 //! Reading therefore goes on to the very end of the file (past the tar end, through the
 //! compressor's trailer), or the trailer checks would never run.
 
+use pfproto::hex;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Chain, Cursor, Read, Write};
@@ -26,8 +27,8 @@ use tar::EntryType;
 
 pub use super::manifest::Compression;
 use super::manifest::{
-    data_entry_name, hex, parse_rfc3339, valid_node_name, Entry, Manifest, SourceRecord,
-    DATA_PREFIX, FORMAT, MANIFEST_ENTRY,
+    data_entry_name, parse_rfc3339, valid_node_name, Entry, Manifest, SourceRecord, DATA_PREFIX,
+    FORMAT, MANIFEST_ENTRY,
 };
 
 /// Every buffer on the way in and out.

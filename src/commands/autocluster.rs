@@ -306,10 +306,7 @@ impl<'a> Autocluster<'a> {
             cfg,
             nodes,
             workers,
-            meta: ActionMeta {
-                run_id: run_id.to_string(),
-                actor: super::autoheal::actor(),
-            },
+            meta: crate::history::action_meta(run_id),
             confirmed: String::new(),
         }
     }

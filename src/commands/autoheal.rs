@@ -53,10 +53,7 @@ pub async fn run(ctx: &Ctx, args: &AutohealArgs, owner_only: bool) -> Result<i32
     let opts = &args.opts;
     let profile = load_profile(ctx, args.profile.as_ref())?;
     let run_id = crate::history::new_run_id();
-    let meta = ActionMeta {
-        run_id: run_id.clone(),
-        actor: actor(),
-    };
+    let meta = crate::history::action_meta(&run_id);
     let json_out = matches!(ctx.format, Format::Json | Format::Ndjson);
     let t0 = Instant::now();
     let before = evaluate(ctx, &profile, &|_| {}).await;
@@ -331,24 +328,6 @@ fn unhealthy(ev: &Evaluation) -> Vec<String> {
         })
         .map(|o| o.target.name.clone())
         .collect()
-}
-
-/// `user@host` of the admin, recorded by the agents with every action.
-pub(crate) fn actor() -> String {
-    let user = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name)
-        });
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into());
-    format!("{user}@{host}")
 }
 
 /// None to go ahead; else why not: no confirmation (a terminal asks; without one, `--yes` is needed).

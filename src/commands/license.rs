@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
-use pfproto::action::{ActionMeta, FileRemove, FileWrite};
+use pfproto::action::{FileRemove, FileWrite};
 use pfproto::facts::NodeFacts;
 use pfproto::method;
 use pfproto::probe::FileRead;
@@ -260,10 +260,7 @@ async fn install(ctx: &Ctx, file: &Path, keys: &LicenseKeyArgs) -> Result<i32> {
         );
         return Ok(2);
     }
-    let meta = ActionMeta {
-        run_id: crate::history::new_run_id(),
-        actor: super::autoheal::actor(),
-    };
+    let meta = crate::history::action_meta(&crate::history::new_run_id());
     let content = base64::engine::general_purpose::STANDARD.encode(&bytes);
     let path = cfg.path.clone();
     let outcomes = each_node(
@@ -468,10 +465,7 @@ async fn remove(ctx: &Ctx, yes: bool, profile: Option<&String>) -> Result<i32> {
             return Ok(3);
         }
     }
-    let meta = ActionMeta {
-        run_id: crate::history::new_run_id(),
-        actor: super::autoheal::actor(),
-    };
+    let meta = crate::history::action_meta(&crate::history::new_run_id());
     let path = cfg.path.clone();
     let outcomes = each_node(
         &ctx.targets,

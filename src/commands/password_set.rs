@@ -41,7 +41,6 @@ const CONVERGE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Default, Serialize)]
 struct NodeResult {
-    manager: bool,
     /// First 12 hex digits of the written is_pass's SHA-256 as read back.
     is_pass: Option<String>,
     backup_copy: Option<String>,
@@ -71,10 +70,7 @@ pub async fn set(ctx: &Ctx, from_stdin: bool, profile: Option<&String>) -> Resul
     ));
     drop(plain);
     let want = crate::heal::sha256_hex(token.as_bytes());
-    let meta = ActionMeta {
-        run_id: crate::history::new_run_id(),
-        actor: super::autoheal::actor(),
-    };
+    let meta = crate::history::action_meta(&crate::history::new_run_id());
 
     let content =
         Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(token.as_bytes()));
@@ -125,7 +121,6 @@ pub async fn set(ctx: &Ctx, from_stdin: bool, profile: Option<&String>) -> Resul
                 let verified =
                     is_pass.as_deref() == Some(want.as_str()) && copy.as_deref() == Some(&want);
                 NodeResult {
-                    manager: true,
                     is_pass: is_pass.map(|h| h[..12].to_string()),
                     backup_copy: copy.map(|h| h[..12].to_string()),
                     verified,
@@ -133,7 +128,6 @@ pub async fn set(ctx: &Ctx, from_stdin: bool, profile: Option<&String>) -> Resul
                 }
             }
             Err(e) => NodeResult {
-                manager: true,
                 error: Some(e.to_string()),
                 ..Default::default()
             },

@@ -177,10 +177,7 @@ pub async fn run(ctx: &Ctx, a: &RestoreArgs) -> Result<i32> {
     }
 
     let started = Instant::now();
-    let meta = ActionMeta {
-        run_id: crate::history::new_run_id(),
-        actor: super::autoheal::actor(),
-    };
+    let meta = crate::history::action_meta(&crate::history::new_run_id());
     // Service changes go through a manager: the first node written to that can see the swarm.
     let manager = pick_manager(&nodes).await;
     let mut stopped: Vec<(String, u64)> = Vec::new();

@@ -6,7 +6,6 @@
 use std::io::IsTerminal;
 
 use anyhow::{anyhow, bail, Result};
-use pfproto::action::ActionMeta;
 use serde_json::{json, Value};
 
 use super::healthcheck::load_profile;
@@ -109,13 +108,6 @@ fn refused(ctx: &Ctx, why: &str) -> Result<i32> {
     Ok(EXIT_REFUSED)
 }
 
-fn meta(run_id: &str) -> ActionMeta {
-    ActionMeta {
-        run_id: run_id.to_string(),
-        actor: super::autoheal::actor(),
-    }
-}
-
 /// Ok with how it was confirmed; Err with why not.
 fn confirm(yes: bool, what: &str) -> Result<String, String> {
     if yes {
@@ -177,7 +169,7 @@ async fn apply(ctx: &Ctx, a: &UpgradeApplyArgs) -> Result<i32> {
     p.args.backup_to = a.backup_to.clone();
     let phases = p.args.phases();
     let phase_refs: Vec<&str> = phases.iter().map(String::as_str).collect();
-    let m = meta(&run_id);
+    let m = crate::history::action_meta(&run_id);
     let mut journal = Journal::create(
         &runs_dir()?,
         &run_id,
@@ -227,7 +219,7 @@ pub async fn resume(ctx: &Ctx, mut journal: Journal, until: Option<&str>) -> Res
         profile,
         args,
         leader,
-        meta: meta(&run_id),
+        meta: crate::history::action_meta(&run_id),
     };
     if kind == ROLLBACK {
         let mut op = Rollback { up, restore };
@@ -285,7 +277,7 @@ async fn rollback(ctx: &Ctx, of: &str, restore_data: bool, yes: bool) -> Result<
     }
     let profile = load_profile(ctx, Some(&args.profile))?;
     let run_id = crate::history::new_run_id();
-    let m = meta(&run_id);
+    let m = crate::history::action_meta(&run_id);
     let names: Vec<String> = ctx.targets.iter().map(|t| t.name.clone()).collect();
     let phase_refs: Vec<&str> = phases.iter().map(String::as_str).collect();
     let mut journal = Journal::create(

@@ -132,10 +132,7 @@ fn bad(f: &Finding) -> bool {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    pfproto::hex(&sha2::Sha256::digest(bytes))
 }
 
 /// The swarm as a manager describes it, and that manager's node name.

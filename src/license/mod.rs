@@ -40,6 +40,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::backup::manifest::{parse_rfc3339, rfc3339};
+use pfproto::hex;
 
 pub const REQUEST_FORMAT: &str = "pfctl-license-request/v1";
 pub const LICENSE_FORMAT: &str = "pfctl-license/v1";
@@ -163,10 +164,6 @@ impl fmt::Debug for PublicKey {
 
 fn key_id_of(bytes: &[u8; 32]) -> String {
     hex(&Sha256::digest(bytes)[..8])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_key_id(s: &str) -> bool {

@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::atomic::{prev_of, sync_dir};
 use crate::notify::redact;
+use pfproto::hex;
 
 /// `manifest.json` and `index.json` are read whole; anything bigger is not what `docker save` writes.
 const JSON_CAP: u64 = 16 << 20;
@@ -580,10 +581,6 @@ fn cut_short(path: &Path, entry: &str, got: u64, size: u64) -> BundleError {
         entry,
         format!("cut short: the file ends after {got} of its {size} bytes"),
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Downloads `url` into `dir` and checks it against `sha256` (hex, either case) before it takes

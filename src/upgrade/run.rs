@@ -25,6 +25,7 @@ use crate::ops::journal::Journal;
 use crate::ops::Operation;
 use crate::profile::Profile;
 use crate::rpc::AgentConn;
+use crate::stack::swarm;
 
 pub const OPERATION: &str = "upgrade";
 pub const ROLLBACK: &str = "upgrade-rollback";
@@ -86,7 +87,6 @@ impl Args {
 pub struct Prepared {
     pub plan: Plan,
     pub args: Args,
-    pub bundle: Option<bundle::Bundle>,
 }
 
 pub fn cfg(profile: &Profile) -> UpgradeCfg {
@@ -216,7 +216,6 @@ pub async fn prepare(
             groups,
             converge_timeout_s: cfg.converge_timeout_s,
         },
-        bundle: found_bundle,
     })
 }
 
@@ -240,17 +239,6 @@ async fn current_services(conn: &AgentConn, stack: &str) -> Result<Vec<Current>>
             version: s.version,
         })
         .collect())
-}
-
-async fn swarm(conn: &AgentConn) -> Result<SwarmView> {
-    let v: SwarmView = conn
-        .call(method::SWARM_INSPECT, Value::Null)
-        .await
-        .map_err(|e| anyhow!("swarm.inspect: {e}"))?;
-    if let Some(e) = v.error {
-        bail!("cannot see the swarm through this node: {e}");
-    }
-    Ok(v)
 }
 
 /// The first selected node that is a reachable swarm manager, connected.

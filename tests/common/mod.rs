@@ -312,6 +312,21 @@ pub fn docker(node: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&testcluster(&full).stdout).into_owned()
 }
 
+/// pfdemo_db's volume on node1: its `_data` directory, as the node's Engine reports it.
+pub fn dbdata_mountpoint() -> String {
+    let m = docker(
+        "node1",
+        &[
+            "volume",
+            "inspect",
+            "pfdemo_dbdata",
+            "--format",
+            "{{.Mountpoint}}",
+        ],
+    );
+    m.trim().to_string()
+}
+
 /// Moves pfdemo_db, which the demo profile pins to node1, onto node2.
 pub fn misplace_pinned_db() {
     docker(

@@ -9,17 +9,8 @@ use std::time::{Duration, Instant};
 
 /// The volume's directory on node1 (the parent of its `_data`), as its Engine reports it.
 fn volume_dir() -> String {
-    let m = docker(
-        "node1",
-        &[
-            "volume",
-            "inspect",
-            "pfdemo_dbdata",
-            "--format",
-            "{{.Mountpoint}}",
-        ],
-    );
-    let m = m.trim();
+    let m = dbdata_mountpoint();
+    let m = m.as_str();
     assert!(m.ends_with("/_data"), "pfdemo_dbdata on node1: {m:?}");
     m.trim_end_matches("/_data").to_string()
 }

@@ -354,17 +354,7 @@ fn v1_to_v2_rolls_with_no_failed_request_v3_rolls_back_and_rollback_returns_v1()
 
     // A marker in the database's volume: in the run's backup, deleted after the upgrade, back
     // after `rollback --restore-data`.
-    let volume = docker(
-        "node1",
-        &[
-            "volume",
-            "inspect",
-            "pfdemo_dbdata",
-            "--format",
-            "{{.Mountpoint}}",
-        ],
-    );
-    let marker = format!("{}/upgrade-marker", volume.trim());
+    let marker = format!("{}/upgrade-marker", dbdata_mountpoint());
     testcluster(&[
         "exec",
         "node1",

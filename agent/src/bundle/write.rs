@@ -674,7 +674,7 @@ impl SourceStage {
                 expect.size
             );
         }
-        let sha = crate::files::hex(&hasher.finalize());
+        let sha = pfproto::hex(&hasher.finalize());
         let want = expect.sha256.as_deref().unwrap_or_default();
         if !sha.eq_ignore_ascii_case(want) {
             bail!(
@@ -991,8 +991,7 @@ mod tests {
                     name,
                     kind,
                     size: data.len() as u64,
-                    sha256: (kind == EntryKind::File)
-                        .then(|| crate::files::hex(&Sha256::digest(&data))),
+                    sha256: (kind == EntryKind::File).then(|| pfproto::hex(&Sha256::digest(&data))),
                     mode: h.mode().unwrap(),
                     uid: h.uid().unwrap(),
                     gid: h.gid().unwrap(),
